@@ -1,0 +1,255 @@
+"""Loading and saving production orders, and the read queries of the order API."""
+
+import base64
+import binascii
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Row, and_, exists, func, select, tuple_
+from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from reference_services.mes.adapters.tables import order_operations, orders, work_centers
+from reference_services.mes.domain.model import (
+    Operation,
+    OperationStatus,
+    OrderStatus,
+    ProductionOrder,
+)
+
+_OPERATION_JSON = func.json_build_object(
+    "seq",
+    order_operations.c.seq,
+    "work_center",
+    order_operations.c.work_center,
+    "description",
+    order_operations.c.description,
+    "planned_minutes",
+    order_operations.c.planned_minutes,
+    "status",
+    order_operations.c.status,
+)
+_OPERATIONS_JSON = (
+    select(func.json_agg(aggregate_order_by(_OPERATION_JSON, order_operations.c.seq)))
+    .where(order_operations.c.order_id == orders.c.id)
+    .scalar_subquery()
+    .label("operations")
+)
+
+_ORDER_COLUMNS = [*orders.c, _OPERATIONS_JSON]
+
+
+def _from_row(row: Row[Any]) -> ProductionOrder:
+    operations = (
+        row.operations if isinstance(row.operations, list) else orjson.loads(row.operations)
+    )
+    return ProductionOrder(
+        id=row.id,
+        order_ref=row.order_ref,
+        customer_ref=row.customer_ref,
+        sku=row.sku,
+        quantity=row.quantity,
+        due_date=row.due_date,
+        plant=row.plant,
+        priority=row.priority,
+        status=OrderStatus(row.status),
+        held_from=OrderStatus(row.held_from) if row.held_from else None,
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        operations=[
+            Operation(
+                op["seq"],
+                op["work_center"],
+                op["description"],
+                op["planned_minutes"],
+                OperationStatus(op["status"]),
+            )
+            for op in operations
+        ],
+    )
+
+
+class OrderRepository:
+    """Orders as aggregates, inside the unit of work's transaction. Remembers what it handed out."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self.seen: list[ProductionOrder] = []
+
+    async def add(self, order: ProductionOrder) -> bool:
+        """Insert a new order; False when (plant, order_ref) is taken."""
+        inserted = await self.conn.execute(
+            insert(orders)
+            .values(
+                id=order.id,
+                plant=order.plant,
+                order_ref=order.order_ref,
+                customer_ref=order.customer_ref,
+                sku=order.sku,
+                quantity=order.quantity,
+                due_date=order.due_date,
+                priority=order.priority,
+                status=order.status.value,
+                held_from=None,
+                version=order.version,
+                created_at=order.created_at,
+                updated_at=order.updated_at,
+            )
+            .on_conflict_do_nothing(constraint="orders_plant_order_ref")
+            .returning(orders.c.id)
+        )
+        if inserted.first() is None:
+            return False
+        await self.conn.execute(
+            order_operations.insert(),
+            [
+                {
+                    "order_id": order.id,
+                    "seq": op.seq,
+                    "plant": order.plant,
+                    "work_center": op.work_center,
+                    "description": op.description,
+                    "planned_minutes": op.planned_minutes,
+                    "status": op.status.value,
+                }
+                for op in order.operations
+            ],
+        )
+        self.seen.append(order)
+        return True
+
+    async def get_for_update(self, order_id: uuid.UUID) -> ProductionOrder | None:
+        row = (
+            await self.conn.execute(
+                select(*_ORDER_COLUMNS).where(orders.c.id == order_id).with_for_update(of=orders)
+            )
+        ).first()
+        if row is None:
+            return None
+        order = _from_row(row)
+        self.seen.append(order)
+        return order
+
+    async def save(self, order: ProductionOrder) -> None:
+        await self.conn.execute(
+            orders.update()
+            .where(orders.c.id == order.id)
+            .values(
+                status=order.status.value,
+                held_from=order.held_from.value if order.held_from else None,
+                priority=order.priority,
+                due_date=order.due_date,
+                version=order.version,
+                updated_at=order.updated_at,
+            )
+        )
+
+    async def missing_work_centers(self, plant: str, codes: set[str]) -> set[str]:
+        found = await self.conn.execute(
+            select(work_centers.c.code).where(
+                work_centers.c.plant == plant, work_centers.c.code.in_(sorted(codes))
+            )
+        )
+        return codes - {row.code for row in found}
+
+
+async def load_order(conn: AsyncConnection, order_id: uuid.UUID) -> ProductionOrder | None:
+    row = (await conn.execute(select(*_ORDER_COLUMNS).where(orders.c.id == order_id))).first()
+    return _from_row(row) if row is not None else None
+
+
+SORTS = {
+    "created_at": (orders.c.created_at, False),
+    "-created_at": (orders.c.created_at, True),
+    "due_date": (orders.c.due_date, False),
+    "-due_date": (orders.c.due_date, True),
+    "priority": (orders.c.priority, False),
+    "-priority": (orders.c.priority, True),
+}
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    status: Sequence[OrderStatus] = ()
+    plant: str | None = None
+    work_center: str | None = None
+    due_before: date | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[ProductionOrder]
+    next_cursor: str | None
+
+
+def encode_cursor(sort: str, value: Any, order_id: uuid.UUID) -> str:
+    if isinstance(value, datetime | date):
+        value = value.isoformat()
+    raw = orjson.dumps({"s": sort, "v": value, "id": str(order_id)})
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str) -> tuple[Any, uuid.UUID]:
+    try:
+        data = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(data, dict) or data.get("s") != sort:
+            raise InvalidCursor("the cursor belongs to another sort order")
+        value: Any = data["v"]
+        if sort.lstrip("-") == "created_at":
+            value = datetime.fromisoformat(value)
+        elif sort.lstrip("-") == "due_date":
+            value = date.fromisoformat(value)
+        elif not isinstance(value, int):
+            raise InvalidCursor("malformed cursor")
+        return value, uuid.UUID(data["id"])
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        if isinstance(exc, InvalidCursor):
+            raise
+        raise InvalidCursor("malformed cursor") from exc
+
+
+async def list_orders(
+    conn: AsyncConnection, where: OrderFilter, sort: str, limit: int, cursor: str | None
+) -> Page:
+    column, descending = SORTS[sort]
+    query = select(*_ORDER_COLUMNS)
+    if where.status:
+        query = query.where(orders.c.status.in_([s.value for s in where.status]))
+    if where.plant:
+        query = query.where(orders.c.plant == where.plant)
+    if where.due_before:
+        query = query.where(orders.c.due_date < where.due_before)
+    if where.work_center:
+        query = query.where(
+            exists().where(
+                and_(
+                    order_operations.c.order_id == orders.c.id,
+                    order_operations.c.work_center == where.work_center,
+                )
+            )
+        )
+    if cursor:
+        value, last_id = decode_cursor(cursor, sort)
+        key = tuple_(column, orders.c.id)
+        query = query.where(
+            key < tuple_(value, last_id) if descending else key > tuple_(value, last_id)
+        )
+    ordering = (
+        [column.desc(), orders.c.id.desc()] if descending else [column.asc(), orders.c.id.asc()]
+    )
+    rows = (await conn.execute(query.order_by(*ordering).limit(limit + 1))).all()
+    items = [_from_row(row) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = items[-1]
+        next_cursor = encode_cursor(sort, getattr(last, column.name), last.id)
+    return Page(items, next_cursor)

@@ -1,0 +1,186 @@
+"""Production orders and their lifecycle. Pure Python: no web, database or cache imports."""
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from enum import StrEnum
+
+
+class OrderStatus(StrEnum):
+    PLANNED = "planned"
+    RELEASED = "released"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    ON_HOLD = "on_hold"
+
+
+class OperationStatus(StrEnum):
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+
+
+class Action(StrEnum):
+    RELEASE = "release"
+    START = "start"
+    COMPLETE = "complete"
+    HOLD = "hold"
+    RESUME = "resume"
+    CANCEL = "cancel"
+
+
+_MOVES: dict[Action, dict[OrderStatus, OrderStatus]] = {
+    Action.RELEASE: {OrderStatus.PLANNED: OrderStatus.RELEASED},
+    Action.START: {OrderStatus.RELEASED: OrderStatus.IN_PROGRESS},
+    Action.COMPLETE: {OrderStatus.IN_PROGRESS: OrderStatus.COMPLETED},
+    Action.HOLD: {
+        OrderStatus.PLANNED: OrderStatus.ON_HOLD,
+        OrderStatus.RELEASED: OrderStatus.ON_HOLD,
+        OrderStatus.IN_PROGRESS: OrderStatus.ON_HOLD,
+    },
+    Action.CANCEL: {
+        OrderStatus.PLANNED: OrderStatus.CANCELLED,
+        OrderStatus.RELEASED: OrderStatus.CANCELLED,
+        OrderStatus.ON_HOLD: OrderStatus.CANCELLED,
+    },
+}
+
+PRIORITY_MIN = 1
+PRIORITY_MAX = 5
+
+
+class DomainError(Exception):
+    pass
+
+
+class IllegalTransition(DomainError):
+    def __init__(self, action: Action, status: OrderStatus) -> None:
+        super().__init__(f"cannot {action} an order that is {status}")
+        self.action = action
+        self.status = status
+
+
+class InvalidOrder(DomainError):
+    pass
+
+
+@dataclass
+class Operation:
+    seq: int
+    work_center: str
+    description: str
+    planned_minutes: int
+    status: OperationStatus = OperationStatus.PENDING
+
+
+@dataclass
+class OrderEvent:
+    name: str
+    order_id: uuid.UUID
+    status: OrderStatus
+    previous_status: OrderStatus | None
+
+
+@dataclass
+class ProductionOrder:
+    id: uuid.UUID
+    order_ref: str
+    customer_ref: str
+    sku: str
+    quantity: int
+    due_date: date
+    plant: str
+    priority: int
+    operations: list[Operation]
+    status: OrderStatus = OrderStatus.PLANNED
+    held_from: OrderStatus | None = None
+    version: int = 1
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    events: list[OrderEvent] = field(default_factory=list, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.quantity < 1:
+            raise InvalidOrder("quantity must be at least 1")
+        if not PRIORITY_MIN <= self.priority <= PRIORITY_MAX:
+            raise InvalidOrder(f"priority must be between {PRIORITY_MIN} and {PRIORITY_MAX}")
+        if not self.operations:
+            raise InvalidOrder("an order needs at least one operation")
+        if [op.seq for op in self.operations] != list(range(1, len(self.operations) + 1)):
+            raise InvalidOrder("operations must be numbered 1..n in order")
+
+    @property
+    def work_centers(self) -> set[str]:
+        return {op.work_center for op in self.operations}
+
+    def apply(self, action: Action, now: datetime | None = None) -> None:
+        previous = self.status
+        if action is Action.RESUME:
+            if self.status is not OrderStatus.ON_HOLD or self.held_from is None:
+                raise IllegalTransition(action, self.status)
+            self.status, self.held_from = self.held_from, None
+        else:
+            target = _MOVES[action].get(self.status)
+            if target is None:
+                raise IllegalTransition(action, self.status)
+            if action is Action.HOLD:
+                self.held_from = self.status
+            self.status = target
+        self._changed(f"order.{_PAST[action]}", previous, now)
+
+    def reprioritize(
+        self, priority: int | None, due_date: date | None, now: datetime | None = None
+    ) -> None:
+        if priority is not None:
+            if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+                raise InvalidOrder(f"priority must be between {PRIORITY_MIN} and {PRIORITY_MAX}")
+            self.priority = priority
+        if due_date is not None:
+            self.due_date = due_date
+        self._changed("order.updated", self.status, now)
+
+    def _changed(self, name: str, previous: OrderStatus, now: datetime | None) -> None:
+        self.version += 1
+        self.updated_at = now or datetime.now(UTC)
+        self.events.append(OrderEvent(name, self.id, self.status, previous))
+
+
+_PAST = {
+    Action.RELEASE: "released",
+    Action.START: "started",
+    Action.COMPLETE: "completed",
+    Action.HOLD: "held",
+    Action.RESUME: "resumed",
+    Action.CANCEL: "cancelled",
+}
+
+
+def new_order(
+    *,
+    order_ref: str,
+    customer_ref: str,
+    sku: str,
+    quantity: int,
+    due_date: date,
+    plant: str,
+    priority: int,
+    operations: list[tuple[str, str, int]],
+    order_id: uuid.UUID | None = None,
+) -> ProductionOrder:
+    order = ProductionOrder(
+        id=order_id or uuid.uuid4(),
+        order_ref=order_ref,
+        customer_ref=customer_ref,
+        sku=sku,
+        quantity=quantity,
+        due_date=due_date,
+        plant=plant,
+        priority=priority,
+        operations=[
+            Operation(seq, work_center, description, minutes)
+            for seq, (work_center, description, minutes) in enumerate(operations, start=1)
+        ],
+    )
+    order.events.append(OrderEvent("order.created", order.id, order.status, None))
+    return order

@@ -1,0 +1,134 @@
+"""Use cases of the order API: each runs in one unit of work and returns what the client sees."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from reference_services.mes.domain.model import Action, ProductionOrder, new_order
+from reference_services.mes.service_layer.unit_of_work import UnitOfWork
+from reference_services.platform import idempotency
+from reference_services.platform.db import Database
+from reference_services.platform.problems import Problem, not_found
+
+
+@dataclass(frozen=True)
+class NewOperation:
+    work_center: str
+    description: str
+    planned_minutes: int
+
+
+@dataclass(frozen=True)
+class CreateOrder:
+    order_ref: str
+    customer_ref: str
+    sku: str
+    quantity: int
+    due_date: date
+    plant: str
+    priority: int
+    operations: list[NewOperation]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    body: dict[str, Any]
+    commit_lsn: int
+
+
+def present(order: ProductionOrder) -> dict[str, Any]:
+    return {
+        "id": str(order.id),
+        "order_ref": order.order_ref,
+        "customer_ref": order.customer_ref,
+        "sku": order.sku,
+        "quantity": order.quantity,
+        "due_date": order.due_date.isoformat(),
+        "plant": order.plant,
+        "priority": order.priority,
+        "status": order.status.value,
+        "version": order.version,
+        "created_at": order.created_at.isoformat(),
+        "updated_at": order.updated_at.isoformat(),
+        "operations": [
+            {
+                "seq": op.seq,
+                "work_center": op.work_center,
+                "description": op.description,
+                "planned_minutes": op.planned_minutes,
+                "status": op.status.value,
+            }
+            for op in order.operations
+        ],
+    }
+
+
+async def create_order(
+    db: Database, command: CreateOrder, claim: idempotency.Claim | None
+) -> Outcome:
+    order = new_order(
+        order_ref=command.order_ref,
+        customer_ref=command.customer_ref,
+        sku=command.sku,
+        quantity=command.quantity,
+        due_date=command.due_date,
+        plant=command.plant,
+        priority=command.priority,
+        operations=[
+            (op.work_center, op.description, op.planned_minutes) for op in command.operations
+        ],
+    )
+    async with UnitOfWork(db) as uow:
+        missing = await uow.orders.missing_work_centers(order.plant, order.work_centers)
+        if missing:
+            raise Problem(
+                422,
+                "unknown-work-center",
+                "Unknown work center",
+                f"plant {order.plant} has no work center {', '.join(sorted(missing))}",
+            )
+        if not await uow.orders.add(order):
+            raise Problem(
+                409,
+                "duplicate-order-ref",
+                "Duplicate order reference",
+                f"plant {order.plant} already has an order {order.order_ref}",
+            )
+        body = present(order)
+        if claim is not None:
+            await idempotency.complete(uow.conn, claim, 201, body)
+    return Outcome(body, uow.commit_lsn)
+
+
+async def change_order(
+    db: Database,
+    order_id: uuid.UUID,
+    *,
+    action: Action | None = None,
+    priority: int | None = None,
+    due_date: date | None = None,
+    expected_version: int | None = None,
+    claim: idempotency.Claim | None = None,
+) -> Outcome:
+    async with UnitOfWork(db) as uow:
+        order = await uow.orders.get_for_update(order_id)
+        if order is None:
+            raise not_found(f"order {order_id}")
+        if expected_version is not None and order.version != expected_version:
+            raise Problem(
+                412,
+                "precondition-failed",
+                "Precondition failed",
+                f"order {order_id} is at version {order.version}, not {expected_version}",
+                current_version=order.version,
+            )
+        if action is not None:
+            order.apply(action)
+        else:
+            order.reprioritize(priority, due_date)
+        await uow.orders.save(order)
+        body = present(order)
+        if claim is not None:
+            await idempotency.complete(uow.conn, claim, 200, body)
+    return Outcome(body, uow.commit_lsn)

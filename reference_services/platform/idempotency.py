@@ -1,0 +1,122 @@
+"""Idempotency keys: the first request with a key owns it until it commits its response.
+
+Claiming a key is a statement of its own; the response is stored in the same transaction as the
+write it describes, so a stored response always means the write committed. A claim whose owner died
+expires after its lease and may be taken over by a retry with the same request.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, func, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from reference_services.platform.problems import Problem
+
+LEASE_SECONDS = 30
+
+_CLAIM = text(
+    """
+    INSERT INTO idempotency_keys (scope, key, request_hash, state, locked_until)
+    VALUES (:scope, :key, :hash, 'in_flight', now() + make_interval(secs => :lease))
+    ON CONFLICT (scope, key) DO UPDATE SET locked_until = EXCLUDED.locked_until
+      WHERE idempotency_keys.state = 'in_flight'
+        AND idempotency_keys.locked_until < now()
+        AND idempotency_keys.request_hash = EXCLUDED.request_hash
+    RETURNING key
+    """
+)
+_EXISTING = text(
+    "SELECT request_hash, state, response_status, response_body FROM idempotency_keys"
+    " WHERE scope = :scope AND key = :key"
+)
+_COMPLETE = text(
+    "UPDATE idempotency_keys SET state = 'done', response_status = :status,"
+    " response_body = CAST(:body AS jsonb), locked_until = NULL WHERE scope = :scope AND key = :key"
+)
+_RELEASE = text(
+    "DELETE FROM idempotency_keys WHERE scope = :scope AND key = :key AND state = 'in_flight'"
+)
+
+
+def define_idempotency_keys(metadata: MetaData) -> Table:
+    return Table(
+        "idempotency_keys",
+        metadata,
+        Column("scope", String(200), primary_key=True),
+        Column("key", String(255), primary_key=True),
+        Column("request_hash", String(64), nullable=False),
+        Column("state", String(16), nullable=False),
+        Column("response_status", Integer),
+        Column("response_body", JSONB),
+        Column("locked_until", DateTime(timezone=True)),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    body: Any
+
+
+@dataclass(frozen=True)
+class Claim:
+    scope: str
+    key: str
+    request_hash: str
+
+
+def request_fingerprint(*parts: Any) -> str:
+    return hashlib.sha256(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+async def claim(
+    engine: AsyncEngine, scope: str, key: str, request_hash: str
+) -> Claim | StoredResponse:
+    """Own the key for this request, or get the response of the request that already used it."""
+    params = {"scope": scope, "key": key, "hash": request_hash, "lease": LEASE_SECONDS}
+    async with engine.begin() as conn:
+        if (await conn.execute(_CLAIM, params)).first() is not None:
+            return Claim(scope, key, request_hash)
+        row = (await conn.execute(_EXISTING, params)).first()
+    if row is None:
+        raise Problem(409, "idempotency-in-flight", "Request in flight", "retry the request")
+    if row.request_hash != request_hash:
+        raise Problem(
+            422,
+            "idempotency-key-reused",
+            "Idempotency key reused",
+            "this Idempotency-Key was used with a different request",
+        )
+    if row.state != "done":
+        raise Problem(
+            409,
+            "idempotency-in-flight",
+            "Request in flight",
+            "a request with this Idempotency-Key is still being processed; retry later",
+            headers={"Retry-After": "1"},
+        )
+    return StoredResponse(row.response_status, row.response_body)
+
+
+async def complete(conn: AsyncConnection, owned: Claim, status: int, body: Any) -> None:
+    """Store the response, inside the transaction of the write it answers."""
+    await conn.execute(
+        _COMPLETE,
+        {
+            "scope": owned.scope,
+            "key": owned.key,
+            "status": status,
+            "body": orjson.dumps(body).decode(),
+        },
+    )
+
+
+async def release(engine: AsyncEngine, owned: Claim) -> None:
+    """Give the key back after a request that wrote nothing, so a retry runs again."""
+    async with engine.begin() as conn:
+        await conn.execute(_RELEASE, {"scope": owned.scope, "key": owned.key})

@@ -1,0 +1,34 @@
+"""Alembic migrations, one history per service, run against a plain libpq URL."""
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+SERVICES_ROOT = Path(__file__).resolve().parent.parent
+
+
+def alembic_config(service: str, dsn: str) -> Config:
+    script_location = SERVICES_ROOT / service / "migrations"
+    if not script_location.is_dir():
+        raise FileNotFoundError(f"service {service!r} has no migrations at {script_location}")
+    config = Config()
+    config.set_main_option("script_location", str(script_location))
+    config.set_main_option("sqlalchemy.url", sync_url(dsn))
+    return config
+
+
+def sync_url(dsn: str) -> str:
+    _, sep, rest = dsn.partition("://")
+    if not sep:
+        raise ValueError(f"not a database URL: {dsn!r}")
+    return f"postgresql+psycopg://{rest}"
+
+
+def async_url(dsn: str) -> str:
+    _, _, rest = dsn.partition("://")
+    return f"postgresql+asyncpg://{rest}"
+
+
+def upgrade(service: str, dsn: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(service, dsn), revision)

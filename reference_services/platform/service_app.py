@@ -1,0 +1,93 @@
+"""The skeleton every reference service shares: errors, telemetry, health, metrics, resources."""
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import APIRouter, FastAPI, Request
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.asyncio import Redis
+from starlette.responses import Response
+
+from reference_services.platform.cache import VersionedCache
+from reference_services.platform.db import Database
+from reference_services.platform.health import health_router
+from reference_services.platform.problems import install_problem_handlers
+from reference_services.platform.settings import ServiceSettings
+from reference_services.platform.telemetry import (
+    ServiceMetrics,
+    TelemetryMiddleware,
+    build_tracer,
+    configure_logging,
+)
+
+
+@dataclass
+class Resources:
+    settings: ServiceSettings
+    db: Database
+    redis: Redis
+    cache: VersionedCache
+    metrics: ServiceMetrics
+    spans: InMemorySpanExporter | None
+
+
+def resources(request: Request) -> Resources:
+    found: Resources = request.app.state.resources
+    return found
+
+
+def build_service_app(
+    settings: ServiceSettings, *, title: str, version: str, routers: Sequence[APIRouter]
+) -> FastAPI:
+    configure_logging(settings.service_name, settings.log_level)
+    db = Database(
+        settings.database_url,
+        settings.replica_database_url,
+        pool_size=settings.db_pool_size,
+        read_your_writes_wait_s=settings.read_your_writes_wait_ms / 1000,
+    )
+    redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    metrics = ServiceMetrics(settings.service_name)
+    tracer, spans = build_tracer(settings.service_name, settings.otlp_endpoint)
+    state = Resources(
+        settings=settings,
+        db=db,
+        redis=redis,
+        cache=VersionedCache(redis, f"{settings.service_name}:", settings.cache_ttl_s),
+        metrics=metrics,
+        spans=spans,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await redis.aclose()
+        await db.dispose()
+
+    app = FastAPI(title=title, version=version, lifespan=lifespan)
+    app.state.resources = state
+    install_problem_handlers(app)
+    app.add_middleware(TelemetryMiddleware, metrics=metrics, tracer=tracer)
+
+    async def ping_redis() -> object:
+        return await redis.ping()
+
+    async def ping_primary() -> None:
+        await db.ping("primary")
+
+    async def ping_replica() -> None:
+        await db.ping("replica")
+
+    app.include_router(
+        health_router({"primary": ping_primary, "replica": ping_replica, "redis": ping_redis})
+    )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,156 @@
+"""Metrics, traces and logs for a reference service: one ASGI middleware records all three."""
+
+import contextvars
+import logging
+import sys
+import time
+import uuid
+
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from pythonjsonlogger.json import JsonFormatter
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class ServiceMetrics:
+    """The RED metrics every service exports, in a registry of its own (one per app)."""
+
+    def __init__(self, service: str) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.service = service
+        self.requests = Counter(
+            "http_requests_total",
+            "HTTP requests handled, by route template and status code.",
+            ["service", "method", "route", "status"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "http_request_duration_seconds",
+            "Time to handle an HTTP request, by route template.",
+            ["service", "method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.in_progress = Gauge(
+            "http_requests_in_progress",
+            "HTTP requests being handled.",
+            ["service"],
+            registry=self.registry,
+        )
+
+
+def _route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
+
+
+class TelemetryMiddleware:
+    """Request id, W3C trace context, a server span, RED metrics and an access log line."""
+
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics, tracer: trace.Tracer) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.tracer = tracer
+        self.access_log = logging.getLogger("access")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        request_id = headers.get("x-request-id") or uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        method = scope["method"]
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_ids(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        context = propagate.extract(headers)
+        self.metrics.in_progress.labels(self.metrics.service).inc()
+        with self.tracer.start_as_current_span(
+            f"{method} {scope['path']}", context=context, kind=SpanKind.SERVER
+        ) as span:
+            try:
+                await self.app(scope, receive, send_with_ids)
+            finally:
+                route = _route_template(scope)
+                elapsed = time.perf_counter() - started
+                span.update_name(f"{method} {route}")
+                span.set_attribute("http.request.method", method)
+                span.set_attribute("http.route", route)
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    span.set_status(Status(StatusCode.ERROR))
+                self.metrics.in_progress.labels(self.metrics.service).dec()
+                self.metrics.requests.labels(self.metrics.service, method, route, str(status)).inc()
+                self.metrics.duration.labels(self.metrics.service, method, route).observe(elapsed)
+                if self.access_log.isEnabledFor(logging.INFO):
+                    self.access_log.info(
+                        "request",
+                        extra={
+                            "method": method,
+                            "route": route,
+                            "status": status,
+                            "duration_ms": round(elapsed * 1000, 2),
+                        },
+                    )
+                request_id_var.reset(token)
+
+
+def build_tracer(
+    service: str, otlp_endpoint: str | None
+) -> tuple[trace.Tracer, InMemorySpanExporter | None]:
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    memory: InMemorySpanExporter | None = None
+    if otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(
+            BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint.rstrip("/") + "/v1/traces"))
+        )
+    else:
+        memory = InMemorySpanExporter()
+        provider.add_span_processor(SimpleSpanProcessor(memory))
+    return provider.get_tracer(service), memory
+
+
+class _ContextFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        span_context = trace.get_current_span().get_span_context()
+        record.trace_id = format(span_context.trace_id, "032x") if span_context.is_valid else "-"
+        return True
+
+
+def configure_logging(service: str, level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(trace_id)s",
+            rename_fields={"levelname": "level", "asctime": "time"},
+            static_fields={"service": service},
+        )
+    )
+    handler.addFilter(_ContextFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
