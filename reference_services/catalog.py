@@ -1,4 +1,9 @@
-"""The reference services the embedded stack runs, and how each is started."""
+"""The reference services the embedded stack runs, and how each is started.
+
+Each service gets <PREFIX>DATABASE_URL / REPLICA_DATABASE_URL (if it has a database), REDIS_URL,
+RUN_ID, JWT_SECRET, <PREFIX><OTHER>_URL for every other service, and, with service_roles, a
+SERVICE_TOKEN carrying those roles for calls through the gateway.
+"""
 
 from dataclasses import dataclass
 
@@ -9,6 +14,7 @@ class ServiceSpec:
     app: str
     database: str | None
     env_prefix: str
+    service_roles: tuple[str, ...] = ()
 
 
 SERVICES: tuple[ServiceSpec, ...] = (

@@ -10,6 +10,7 @@ have_cmd redis-server || need+=(redis-server)
 have_cmd chromium || [ -x /usr/bin/chromium ] || need+=(chromium)
 dpkg -s fonts-liberation >/dev/null 2>&1 || need+=(fonts-liberation)
 have_cmd promtool || need+=(prometheus)
+have_cmd npm || need+=(npm)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -22,9 +23,19 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+uv=(uv)
 if ! have_cmd uv; then
-  echo "setup: installing uv"
-  python3 -m pip install --quiet --disable-pip-version-check uv
+  if ! python3 -m uv --version >/dev/null 2>&1; then
+    echo "setup: installing uv"
+    python3 -m pip install --quiet --disable-pip-version-check uv
+  fi
+  uv=(python3 -m uv)
 fi
 export UV_LINK_MODE=copy
-uv sync --frozen --quiet
+"${uv[@]}" sync --frozen --quiet
+
+if [ -f package-lock.json ] && { [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; }; then
+  have_cmd npm || { echo "setup: npm is missing (Debian package npm)" >&2; exit 2; }
+  echo "setup: installing npm packages (Allure renderer)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi

@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import APIRouter, FastAPI, Request
+from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
@@ -14,7 +15,7 @@ from reference_services.platform.cache import VersionedCache
 from reference_services.platform.db import Database
 from reference_services.platform.health import health_router
 from reference_services.platform.problems import install_problem_handlers
-from reference_services.platform.settings import ServiceSettings
+from reference_services.platform.settings import BaseServiceSettings, ServiceSettings
 from reference_services.platform.telemetry import (
     ServiceMetrics,
     TelemetryMiddleware,
@@ -38,10 +39,32 @@ def resources(request: Request) -> Resources:
     return found
 
 
+@dataclass(frozen=True)
+class Instrumentation:
+    metrics: ServiceMetrics
+    tracer: trace.Tracer
+    spans: InMemorySpanExporter | None
+
+
+def instrument(app: FastAPI, settings: BaseServiceSettings) -> Instrumentation:
+    """What every service has, with or without a database: JSON logs, problem+json errors, the
+    telemetry middleware (request id, traces, RED metrics, access log) and GET /metrics."""
+    configure_logging(settings.service_name, settings.log_level)
+    metrics = ServiceMetrics(settings.service_name)
+    tracer, spans = build_tracer(settings.service_name, settings.otlp_endpoint)
+    install_problem_handlers(app)
+    app.add_middleware(TelemetryMiddleware, metrics=metrics, tracer=tracer)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return Instrumentation(metrics, tracer, spans)
+
+
 def build_service_app(
     settings: ServiceSettings, *, title: str, version: str, routers: Sequence[APIRouter]
 ) -> FastAPI:
-    configure_logging(settings.service_name, settings.log_level)
     db = Database(
         settings.database_url,
         settings.replica_database_url,
@@ -49,16 +72,6 @@ def build_service_app(
         read_your_writes_wait_s=settings.read_your_writes_wait_ms / 1000,
     )
     redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
-    metrics = ServiceMetrics(settings.service_name)
-    tracer, spans = build_tracer(settings.service_name, settings.otlp_endpoint)
-    state = Resources(
-        settings=settings,
-        db=db,
-        redis=redis,
-        cache=VersionedCache(redis, f"{settings.service_name}:", settings.cache_ttl_s),
-        metrics=metrics,
-        spans=spans,
-    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -67,9 +80,15 @@ def build_service_app(
         await db.dispose()
 
     app = FastAPI(title=title, version=version, lifespan=lifespan)
-    app.state.resources = state
-    install_problem_handlers(app)
-    app.add_middleware(TelemetryMiddleware, metrics=metrics, tracer=tracer)
+    telemetry = instrument(app, settings)
+    app.state.resources = Resources(
+        settings=settings,
+        db=db,
+        redis=redis,
+        cache=VersionedCache(redis, f"{settings.service_name}:", settings.cache_ttl_s),
+        metrics=telemetry.metrics,
+        spans=telemetry.spans,
+    )
 
     async def ping_redis() -> object:
         return await redis.ping()
@@ -83,10 +102,6 @@ def build_service_app(
     app.include_router(
         health_router({"primary": ping_primary, "replica": ping_replica, "redis": ping_redis})
     )
-
-    @app.get("/metrics", include_in_schema=False)
-    async def prometheus_metrics() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     for router in routers:
         app.include_router(router)

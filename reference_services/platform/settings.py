@@ -4,16 +4,25 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class ServiceSettings(BaseSettings):
+class BaseServiceSettings(BaseSettings):
+    """What every service has, with or without a database: name, Redis, logs, traces."""
+
     model_config = SettingsConfigDict(env_prefix="SERVICE_", extra="ignore")
 
     service_name: str = "service"
-    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-    replica_database_url: str | None = None
     redis_url: str = "redis://127.0.0.1:6379/0"
     run_id: str = "local"
     log_level: str = "INFO"
+    otlp_endpoint: str | None = Field(default=None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+
+
+class ServiceSettings(BaseServiceSettings):
+    """A service that owns a database (primary + optional replica) and a Redis cache."""
+
+    model_config = SettingsConfigDict(env_prefix="SERVICE_", extra="ignore")
+
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+    replica_database_url: str | None = None
     db_pool_size: int = Field(default=10, ge=1)
     read_your_writes_wait_ms: int = Field(default=250, ge=0)
     cache_ttl_s: int = Field(default=300, ge=1)
-    otlp_endpoint: str | None = Field(default=None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")

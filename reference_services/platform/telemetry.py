@@ -54,8 +54,19 @@ def _route_template(scope: Scope) -> str:
     return path if isinstance(path, str) else "unmatched"
 
 
+def traceresponse(span: trace.Span) -> bytes:
+    """The W3C Trace Context `traceresponse` value naming the span that served a request."""
+    context = span.get_span_context()
+    return b"00-%032x-%016x-%02x" % (context.trace_id, context.span_id, context.trace_flags)
+
+
 class TelemetryMiddleware:
-    """Request id, W3C trace context, a server span, RED metrics and an access log line."""
+    """Request id, W3C trace context, a server span, RED metrics and an access log line.
+
+    Responses carry X-Request-ID and `traceresponse` (the server span), unless the app already set
+    them (a proxy passing back its upstream's). Fields the app puts in the request state's
+    `access_log` dict are added to the access log line.
+    """
 
     def __init__(self, app: ASGIApp, metrics: ServiceMetrics, tracer: trace.Tracer) -> None:
         self.app = app
@@ -74,21 +85,25 @@ class TelemetryMiddleware:
         status = 500
         started = time.perf_counter()
 
-        async def send_with_ids(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", request_id.encode()),
-                ]
-            await send(message)
-
         context = propagate.extract(headers)
         self.metrics.in_progress.labels(self.metrics.service).inc()
         with self.tracer.start_as_current_span(
             f"{method} {scope['path']}", context=context, kind=SpanKind.SERVER
         ) as span:
+
+            async def send_with_ids(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    sent = list(message.get("headers", []))
+                    names = {name.lower() for name, _ in sent}
+                    if b"x-request-id" not in names:
+                        sent.append((b"x-request-id", request_id.encode()))
+                    if b"traceresponse" not in names:
+                        sent.append((b"traceresponse", traceresponse(span)))
+                    message["headers"] = sent
+                await send(message)
+
             try:
                 await self.app(scope, receive, send_with_ids)
             finally:
@@ -104,9 +119,12 @@ class TelemetryMiddleware:
                 self.metrics.requests.labels(self.metrics.service, method, route, str(status)).inc()
                 self.metrics.duration.labels(self.metrics.service, method, route).observe(elapsed)
                 if self.access_log.isEnabledFor(logging.INFO):
+                    state = scope.get("state")
+                    extra = state.get("access_log") if isinstance(state, dict) else None
                     self.access_log.info(
                         "request",
                         extra={
+                            **(extra if isinstance(extra, dict) else {}),
                             "method": method,
                             "route": route,
                             "status": status,

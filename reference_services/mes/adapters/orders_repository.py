@@ -9,11 +9,11 @@ from datetime import date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, and_, exists, func, select, tuple_
+from sqlalchemy import Row, and_, bindparam, exists, func, select, tuple_
 from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from reference_services.mes.adapters.tables import order_operations, orders, work_centers
+from reference_services.mes.adapters.tables import order_operations, orders, products, work_centers
 from reference_services.mes.domain.model import (
     Operation,
     OperationStatus,
@@ -80,6 +80,7 @@ class OrderRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
         self.seen: list[ProductionOrder] = []
+        self._loaded_operations: dict[uuid.UUID, list[OperationStatus]] = {}
 
     async def add(self, order: ProductionOrder) -> bool:
         """Insert a new order; False when (plant, order_ref) is taken."""
@@ -133,6 +134,7 @@ class OrderRepository:
             return None
         order = _from_row(row)
         self.seen.append(order)
+        self._loaded_operations[order.id] = [op.status for op in order.operations]
         return order
 
     async def save(self, order: ProductionOrder) -> None:
@@ -148,6 +150,34 @@ class OrderRepository:
                 updated_at=order.updated_at,
             )
         )
+        loaded = self._loaded_operations.get(order.id, [])
+        changed = [
+            op
+            for op, before in zip(order.operations, loaded, strict=True)
+            if op.status is not before
+        ]
+        if changed:
+            await self.conn.execute(
+                order_operations.update()
+                .where(
+                    order_operations.c.order_id == bindparam("op_order_id"),
+                    order_operations.c.seq == bindparam("op_seq"),
+                )
+                .values(status=bindparam("op_status")),
+                [
+                    {"op_order_id": order.id, "op_seq": op.seq, "op_status": op.status.value}
+                    for op in changed
+                ],
+            )
+            self._loaded_operations[order.id] = [op.status for op in order.operations]
+
+    async def product_routing(self, plant: str, sku: str) -> list[dict[str, Any]] | None:
+        row = (
+            await self.conn.execute(
+                select(products.c.routing).where(products.c.plant == plant, products.c.sku == sku)
+            )
+        ).first()
+        return list(row.routing) if row is not None else None
 
     async def missing_work_centers(self, plant: str, codes: set[str]) -> set[str]:
         found = await self.conn.execute(
@@ -170,7 +200,10 @@ SORTS = {
     "-due_date": (orders.c.due_date, True),
     "priority": (orders.c.priority, False),
     "-priority": (orders.c.priority, True),
+    "updated_at": (orders.c.updated_at, False),
+    "-updated_at": (orders.c.updated_at, True),
 }
+_TIMESTAMP_SORTS = ("created_at", "updated_at")
 
 
 class InvalidCursor(ValueError):
@@ -183,6 +216,8 @@ class OrderFilter:
     plant: str | None = None
     work_center: str | None = None
     due_before: date | None = None
+    updated_since: datetime | None = None
+    plants: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -204,7 +239,7 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, uuid.UUID]:
         if not isinstance(data, dict) or data.get("s") != sort:
             raise InvalidCursor("the cursor belongs to another sort order")
         value: Any = data["v"]
-        if sort.lstrip("-") == "created_at":
+        if sort.lstrip("-") in _TIMESTAMP_SORTS:
             value = datetime.fromisoformat(value)
         elif sort.lstrip("-") == "due_date":
             value = date.fromisoformat(value)
@@ -228,6 +263,10 @@ async def list_orders(
         query = query.where(orders.c.plant == where.plant)
     if where.due_before:
         query = query.where(orders.c.due_date < where.due_before)
+    if where.updated_since:
+        query = query.where(orders.c.updated_at >= where.updated_since)
+    if where.plants is not None:
+        query = query.where(orders.c.plant.in_(sorted(where.plants)))
     if where.work_center:
         query = query.where(
             exists().where(

@@ -16,7 +16,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from reference_services.platform.idempotency import define_idempotency_keys
 from reference_services.platform.outbox import define_outbox
@@ -45,6 +45,16 @@ operators = Table(
     CheckConstraint("role IN ('operator', 'planner')", name="operators_role"),
 )
 
+products = Table(
+    "products",
+    metadata,
+    Column("plant", String(16), primary_key=True),
+    Column("sku", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("routing", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
 orders = Table(
     "orders",
     metadata,
@@ -69,6 +79,7 @@ orders = Table(
     Index("orders_priority", "priority", "id"),
     Index("orders_plant_status_priority", "plant", "status", "priority", "due_date"),
     Index("orders_status_created", "status", "created_at", "id"),
+    Index("orders_updated", "updated_at", "id"),
 )
 
 order_operations = Table(

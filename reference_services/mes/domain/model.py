@@ -54,11 +54,21 @@ class DomainError(Exception):
     pass
 
 
+class OperationAction(StrEnum):
+    START = "start"
+    COMPLETE = "complete"
+
+
 class IllegalTransition(DomainError):
-    def __init__(self, action: Action, status: OrderStatus) -> None:
-        super().__init__(f"cannot {action} an order that is {status}")
-        self.action = action
+    def __init__(self, detail: str, status: OrderStatus) -> None:
+        super().__init__(detail)
         self.status = status
+
+
+class UnknownOperation(DomainError):
+    def __init__(self, seq: int) -> None:
+        super().__init__(f"the order has no operation {seq}")
+        self.seq = seq
 
 
 class InvalidOrder(DomainError):
@@ -80,6 +90,7 @@ class OrderEvent:
     order_id: uuid.UUID
     status: OrderStatus
     previous_status: OrderStatus | None
+    operation_seq: int | None = None
 
 
 @dataclass
@@ -116,18 +127,71 @@ class ProductionOrder:
 
     def apply(self, action: Action, now: datetime | None = None) -> None:
         previous = self.status
+        refused = IllegalTransition(f"cannot {action} an order that is {self.status}", self.status)
         if action is Action.RESUME:
             if self.status is not OrderStatus.ON_HOLD or self.held_from is None:
-                raise IllegalTransition(action, self.status)
+                raise refused
             self.status, self.held_from = self.held_from, None
         else:
             target = _MOVES[action].get(self.status)
             if target is None:
-                raise IllegalTransition(action, self.status)
+                raise refused
             if action is Action.HOLD:
                 self.held_from = self.status
+            if action is Action.COMPLETE:
+                for op in self.operations:
+                    op.status = OperationStatus.DONE
             self.status = target
         self._changed(f"order.{_PAST[action]}", previous, now)
+
+    def operation(self, seq: int) -> Operation:
+        if not 1 <= seq <= len(self.operations):
+            raise UnknownOperation(seq)
+        return self.operations[seq - 1]
+
+    def start_operation(self, seq: int, now: datetime | None = None) -> None:
+        """An operator starts the next operation; the first puts a released order in progress."""
+        op = self.operation(seq)
+        if self.status not in (OrderStatus.RELEASED, OrderStatus.IN_PROGRESS):
+            raise IllegalTransition(
+                f"cannot start operation {seq} of an order that is {self.status}", self.status
+            )
+        if op.status is not OperationStatus.PENDING:
+            raise IllegalTransition(f"operation {seq} is already {op.status}", self.status)
+        waiting = [
+            p.seq for p in self.operations[: seq - 1] if p.status is not OperationStatus.DONE
+        ]
+        if waiting:
+            raise IllegalTransition(f"operation {waiting[0]} is not done yet", self.status)
+        previous = self.status
+        if previous is OrderStatus.RELEASED:
+            self.status = OrderStatus.IN_PROGRESS
+            self._changed("order.started", previous, now)
+        op.status = OperationStatus.IN_PROGRESS
+        self._changed(
+            "operation.started",
+            self.status,
+            now,
+            seq,
+            new_version=previous is not OrderStatus.RELEASED,
+        )
+
+    def complete_operation(self, seq: int, now: datetime | None = None) -> None:
+        """An operator completes a running operation; the last one completes the order."""
+        op = self.operation(seq)
+        if (
+            self.status is not OrderStatus.IN_PROGRESS
+            or op.status is not OperationStatus.IN_PROGRESS
+        ):
+            raise IllegalTransition(
+                f"cannot complete operation {seq}: it is {op.status} and the order {self.status}",
+                self.status,
+            )
+        op.status = OperationStatus.DONE
+        self._changed("operation.completed", self.status, now, seq)
+        if all(p.status is OperationStatus.DONE for p in self.operations):
+            self.status = OrderStatus.COMPLETED
+            self._changed("order.completed", OrderStatus.IN_PROGRESS, now, new_version=False)
 
     def reprioritize(
         self, priority: int | None, due_date: date | None, now: datetime | None = None
@@ -140,10 +204,19 @@ class ProductionOrder:
             self.due_date = due_date
         self._changed("order.updated", self.status, now)
 
-    def _changed(self, name: str, previous: OrderStatus, now: datetime | None) -> None:
-        self.version += 1
+    def _changed(
+        self,
+        name: str,
+        previous: OrderStatus,
+        now: datetime | None,
+        seq: int | None = None,
+        *,
+        new_version: bool = True,
+    ) -> None:
+        if new_version:
+            self.version += 1
         self.updated_at = now or datetime.now(UTC)
-        self.events.append(OrderEvent(name, self.id, self.status, previous))
+        self.events.append(OrderEvent(name, self.id, self.status, previous, seq))
 
 
 _PAST = {

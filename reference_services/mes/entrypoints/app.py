@@ -1,10 +1,10 @@
-"""The MES service: production orders, work centers and operators."""
+"""The MES service: production orders and their operations, products, work centers, operators."""
 
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from reference_services.mes.domain.model import IllegalTransition, InvalidOrder
-from reference_services.mes.entrypoints.routes import orders, plant
+from reference_services.mes.domain.model import IllegalTransition, InvalidOrder, UnknownOperation
+from reference_services.mes.entrypoints.routes import orders, plant, products
 from reference_services.mes.settings import MesSettings
 from reference_services.platform.problems import Problem, problem_response
 from reference_services.platform.service_app import build_service_app
@@ -26,12 +26,20 @@ async def _invalid_order(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _unknown_operation(request: Request, exc: Exception) -> Response:
+    return problem_response(Problem(404, "not-found", "Not found", str(exc)), request.url.path)
+
+
 def create_app(settings: MesSettings) -> FastAPI:
     app = build_service_app(
-        settings, title="MES", version=VERSION, routers=[orders.router, plant.router]
+        settings,
+        title="MES",
+        version=VERSION,
+        routers=[orders.router, plant.router, products.router],
     )
     app.add_exception_handler(IllegalTransition, _illegal_transition)
     app.add_exception_handler(InvalidOrder, _invalid_order)
+    app.add_exception_handler(UnknownOperation, _unknown_operation)
     return app
 
 

@@ -39,6 +39,20 @@ def min_lsn(
 
 
 MinLsn = Annotated[int | None, Depends(min_lsn)]
+
+
+def plant_scope(
+    x_plant_scope: Annotated[
+        str | None,
+        Header(description="Plants the caller may see, comma-separated or *; set by the gateway"),
+    ] = None,
+) -> frozenset[str] | None:
+    if x_plant_scope is None or x_plant_scope.strip() == "*":
+        return None
+    return frozenset(p.strip() for p in x_plant_scope.split(",") if p.strip())
+
+
+Scope = Annotated[frozenset[str] | None, Depends(plant_scope)]
 IdempotencyKey = Annotated[
     str | None,
     Header(

@@ -42,7 +42,10 @@ class OrderCreate(Strict):
     due_date: date
     plant: PlantCode
     priority: Priority = 3
-    operations: Annotated[list[OperationCreate], Field(min_length=1, max_length=50)]
+    operations: Annotated[
+        list[OperationCreate] | None,
+        Field(min_length=1, max_length=50, description="Omitted: the product's routing"),
+    ] = None
 
 
 class OrderUpdate(Strict):
@@ -77,6 +80,25 @@ class OrderPublic(BaseModel):
 class OrderPage(BaseModel):
     items: list[OrderPublic]
     next_cursor: str | None
+
+
+class ProductCreate(Strict):
+    plant: PlantCode
+    sku: Ref
+    name: Text
+    routing: Annotated[list[OperationCreate], Field(min_length=1, max_length=50)]
+
+
+class ProductPublic(BaseModel):
+    plant: str
+    sku: str
+    name: str
+    routing: list[OperationCreate]
+    created_at: datetime
+
+
+class ProductList(BaseModel):
+    items: list[ProductPublic]
 
 
 class WorkCenterCreate(Strict):

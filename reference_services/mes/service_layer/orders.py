@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from reference_services.mes.domain.model import Action, ProductionOrder, new_order
+from reference_services.mes.domain.model import Action, OperationAction, ProductionOrder, new_order
 from reference_services.mes.service_layer.unit_of_work import UnitOfWork
 from reference_services.platform import idempotency
 from reference_services.platform.db import Database
@@ -28,7 +28,16 @@ class CreateOrder:
     due_date: date
     plant: str
     priority: int
-    operations: list[NewOperation]
+    operations: list[NewOperation] | None = None
+
+
+PlantScope = frozenset[str] | None
+"""The plants a caller may see (from the gateway's X-Plant-Scope); None: every plant."""
+
+
+def check_plant(scope: PlantScope, plant: str, what: str) -> None:
+    if scope is not None and plant not in scope:
+        raise not_found(what)
 
 
 @dataclass(frozen=True)
@@ -65,21 +74,33 @@ def present(order: ProductionOrder) -> dict[str, Any]:
 
 
 async def create_order(
-    db: Database, command: CreateOrder, claim: idempotency.Claim | None
+    db: Database, command: CreateOrder, claim: idempotency.Claim | None, scope: PlantScope = None
 ) -> Outcome:
-    order = new_order(
-        order_ref=command.order_ref,
-        customer_ref=command.customer_ref,
-        sku=command.sku,
-        quantity=command.quantity,
-        due_date=command.due_date,
-        plant=command.plant,
-        priority=command.priority,
-        operations=[
-            (op.work_center, op.description, op.planned_minutes) for op in command.operations
-        ],
-    )
+    check_plant(scope, command.plant, f"plant {command.plant}")
     async with UnitOfWork(db) as uow:
+        routing = await uow.orders.product_routing(command.plant, command.sku)
+        if routing is None:
+            raise Problem(
+                422,
+                "unknown-sku",
+                "Unknown SKU",
+                f"plant {command.plant} has no product {command.sku}",
+            )
+        operations = (
+            [(op.work_center, op.description, op.planned_minutes) for op in command.operations]
+            if command.operations
+            else [(op["work_center"], op["description"], op["planned_minutes"]) for op in routing]
+        )
+        order = new_order(
+            order_ref=command.order_ref,
+            customer_ref=command.customer_ref,
+            sku=command.sku,
+            quantity=command.quantity,
+            due_date=command.due_date,
+            plant=command.plant,
+            priority=command.priority,
+            operations=operations,
+        )
         missing = await uow.orders.missing_work_centers(order.plant, order.work_centers)
         if missing:
             raise Problem(
@@ -108,13 +129,16 @@ async def change_order(
     action: Action | None = None,
     priority: int | None = None,
     due_date: date | None = None,
+    operation: tuple[int, OperationAction] | None = None,
     expected_version: int | None = None,
     claim: idempotency.Claim | None = None,
+    scope: PlantScope = None,
 ) -> Outcome:
     async with UnitOfWork(db) as uow:
         order = await uow.orders.get_for_update(order_id)
         if order is None:
             raise not_found(f"order {order_id}")
+        check_plant(scope, order.plant, f"order {order_id}")
         if expected_version is not None and order.version != expected_version:
             raise Problem(
                 412,
@@ -125,6 +149,12 @@ async def change_order(
             )
         if action is not None:
             order.apply(action)
+        elif operation is not None:
+            seq, step = operation
+            if step is OperationAction.START:
+                order.start_operation(seq)
+            else:
+                order.complete_operation(seq)
         else:
             order.reprioritize(priority, due_date)
         await uow.orders.save(order)

@@ -1,10 +1,11 @@
 """The production order API."""
 
-from datetime import date
-from typing import Annotated
+import uuid
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Path, Query
 from starlette.responses import Response
 
 from reference_services.mes.adapters.orders_repository import (
@@ -14,11 +15,12 @@ from reference_services.mes.adapters.orders_repository import (
     list_orders,
     load_order,
 )
-from reference_services.mes.domain.model import Action, OrderStatus
+from reference_services.mes.domain.model import Action, OperationAction, OrderStatus
 from reference_services.mes.entrypoints.deps import (
     IdempotencyKey,
     MinLsn,
     Res,
+    Scope,
     idempotent_write,
     json_response,
     parse_id,
@@ -46,7 +48,10 @@ PROBLEMS = {
 
 SortParam = Annotated[
     str,
-    Query(description="One of " + ", ".join(SORTS), pattern="^-?(created_at|due_date|priority)$"),
+    Query(
+        description="One of " + ", ".join(SORTS),
+        pattern="^-?(created_at|updated_at|due_date|priority)$",
+    ),
 ]
 
 
@@ -68,7 +73,7 @@ def _if_match(value: str | None) -> int | None:
     "", status_code=201, response_model=OrderPublic, responses={k: PROBLEMS[k] for k in (409, 422)}
 )
 async def create_order(
-    body: OrderCreate, res: Res, idempotency_key: IdempotencyKey = None
+    body: OrderCreate, res: Res, scope: Scope, idempotency_key: IdempotencyKey = None
 ) -> Response:
     command = use_cases.CreateOrder(
         order_ref=body.order_ref,
@@ -81,7 +86,9 @@ async def create_order(
         operations=[
             use_cases.NewOperation(op.work_center, op.description, op.planned_minutes)
             for op in body.operations
-        ],
+        ]
+        if body.operations
+        else None,
     )
     fingerprint = idempotency.request_fingerprint(body.model_dump(mode="json"))
     outcome = await idempotent_write(
@@ -89,7 +96,7 @@ async def create_order(
         idempotency_key,
         "POST /orders",
         fingerprint,
-        lambda claim: use_cases.create_order(res.db, command, claim),
+        lambda claim: use_cases.create_order(res.db, command, claim, scope),
     )
     if isinstance(outcome, idempotency.StoredResponse):
         return await replayed(res, outcome)
@@ -100,16 +107,25 @@ async def create_order(
 async def get_orders(
     res: Res,
     lsn: MinLsn,
+    scope: Scope,
     status: Annotated[list[OrderStatus] | None, Query()] = None,
     plant: str | None = None,
     work_center: str | None = None,
     due_before: date | None = None,
+    updated_since: Annotated[datetime | None, Query(description="Changed at or after")] = None,
     sort: SortParam = "created_at",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Response:
+    if updated_since is not None and updated_since.tzinfo is None:
+        updated_since = updated_since.replace(tzinfo=UTC)
     where = OrderFilter(
-        status=status or (), plant=plant, work_center=work_center, due_before=due_before
+        status=status or (),
+        plant=plant,
+        work_center=work_center,
+        due_before=due_before,
+        updated_since=updated_since,
+        plants=scope,
     )
     try:
         async with res.db.read(lsn) as read:
@@ -124,10 +140,12 @@ async def get_orders(
 
 
 @router.get("/{order_id}", response_model=OrderPublic, responses={404: PROBLEMS[404]})
-async def get_order(order_id: str, res: Res, lsn: MinLsn) -> Response:
+async def get_order(order_id: str, res: Res, lsn: MinLsn, scope: Scope) -> Response:
     oid = parse_id(order_id, "order")
     cached = await res.cache.get(f"order:{oid}", lsn)
     if cached is not None:
+        if scope is not None:
+            use_cases.check_plant(scope, orjson.loads(cached)["plant"], f"order {oid}")
         return json_response(cached, headers={"X-Cache": "hit"})
     async with res.db.read(lsn, track_lsn=True) as read:
         order = await load_order(read.conn, oid)
@@ -136,6 +154,7 @@ async def get_order(order_id: str, res: Res, lsn: MinLsn) -> Response:
     body = orjson.dumps(use_cases.present(order))
     if read.as_of_lsn is not None:
         await res.cache.put(f"order:{oid}", read.as_of_lsn, body)
+    use_cases.check_plant(scope, order.plant, f"order {oid}")
     return json_response(body, headers={"X-Cache": "miss"})
 
 
@@ -143,7 +162,11 @@ async def get_order(order_id: str, res: Res, lsn: MinLsn) -> Response:
     "/{order_id}", response_model=OrderPublic, responses={k: PROBLEMS[k] for k in (404, 412, 422)}
 )
 async def update_order(
-    order_id: str, body: OrderUpdate, res: Res, if_match: Annotated[str | None, Header()] = None
+    order_id: str,
+    body: OrderUpdate,
+    res: Res,
+    scope: Scope,
+    if_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     oid = parse_id(order_id, "order")
     outcome = await use_cases.change_order(
@@ -152,33 +175,52 @@ async def update_order(
         priority=body.priority,
         due_date=body.due_date,
         expected_version=_if_match(if_match),
+        scope=scope,
     )
     await res.cache.invalidate(f"order:{oid}", outcome.commit_lsn)
     return written(outcome, 200)
 
 
-def _transition(action: Action) -> None:
+async def _change(
+    res: Res,
+    oid: uuid.UUID,
+    idempotency_key: str | None,
+    if_match: str | None,
+    scope: frozenset[str] | None,
+    step: str,
+    **change: Any,
+) -> Response:
+    expected = _if_match(if_match)
+    outcome = await idempotent_write(
+        res,
+        idempotency_key,
+        f"POST /orders/{oid}/{step}",
+        idempotency.request_fingerprint(str(oid), step, expected),
+        lambda claim: use_cases.change_order(
+            res.db, oid, expected_version=expected, claim=claim, scope=scope, **change
+        ),
+    )
+    if isinstance(outcome, idempotency.StoredResponse):
+        return await replayed(res, outcome)
+    await res.cache.invalidate(f"order:{oid}", outcome.commit_lsn)
+    return written(outcome, 200)
+
+
+IfMatch = Annotated[str | None, Header(description='Expected version, e.g. "3"')]
+
+
+def _order_route(action: Action) -> None:
     async def transition(
         order_id: str,
         res: Res,
+        scope: Scope,
         idempotency_key: IdempotencyKey = None,
-        if_match: Annotated[str | None, Header()] = None,
+        if_match: IfMatch = None,
     ) -> Response:
         oid = parse_id(order_id, "order")
-        expected = _if_match(if_match)
-        outcome = await idempotent_write(
-            res,
-            idempotency_key,
-            f"POST /orders/{oid}/{action.value}",
-            idempotency.request_fingerprint(str(oid), action.value, expected),
-            lambda claim: use_cases.change_order(
-                res.db, oid, action=action, expected_version=expected, claim=claim
-            ),
+        return await _change(
+            res, oid, idempotency_key, if_match, scope, action.value, action=action
         )
-        if isinstance(outcome, idempotency.StoredResponse):
-            return await replayed(res, outcome)
-        await res.cache.invalidate(f"order:{oid}", outcome.commit_lsn)
-        return written(outcome, 200)
 
     router.add_api_route(
         f"/{{order_id}}/{action.value}",
@@ -191,5 +233,38 @@ def _transition(action: Action) -> None:
     )
 
 
+def _operation_route(step: OperationAction) -> None:
+    async def operation(
+        order_id: str,
+        seq: Annotated[int, Path(ge=1, le=50)],
+        res: Res,
+        scope: Scope,
+        idempotency_key: IdempotencyKey = None,
+        if_match: IfMatch = None,
+    ) -> Response:
+        oid = parse_id(order_id, "order")
+        return await _change(
+            res,
+            oid,
+            idempotency_key,
+            if_match,
+            scope,
+            f"operations/{seq}/{step.value}",
+            operation=(seq, step),
+        )
+
+    router.add_api_route(
+        f"/{{order_id}}/operations/{{seq}}/{step.value}",
+        operation,
+        methods=["POST"],
+        name=f"{step.value}_operation",
+        summary=f"{step.value.capitalize()} an operation of an order",
+        response_model=OrderPublic,
+        responses={k: PROBLEMS[k] for k in (404, 409, 412, 422)},
+    )
+
+
 for _action in Action:
-    _transition(_action)
+    _order_route(_action)
+for _step in OperationAction:
+    _operation_route(_step)

@@ -10,7 +10,14 @@ from sqlalchemy.exc import IntegrityError
 from starlette.responses import Response
 
 from reference_services.mes.adapters.tables import operators, work_centers
-from reference_services.mes.entrypoints.deps import MinLsn, Res, json_response, parse_id, written
+from reference_services.mes.entrypoints.deps import (
+    MinLsn,
+    Res,
+    Scope,
+    json_response,
+    parse_id,
+    written,
+)
 from reference_services.mes.entrypoints.schemas import (
     OperatorCreate,
     OperatorPublic,
@@ -20,7 +27,7 @@ from reference_services.mes.entrypoints.schemas import (
     WorkCenterList,
     WorkCenterPublic,
 )
-from reference_services.mes.service_layer.orders import Outcome
+from reference_services.mes.service_layer.orders import Outcome, check_plant
 from reference_services.platform.problems import Problem as ProblemError
 from reference_services.platform.problems import not_found
 
@@ -53,9 +60,10 @@ def _operator(row: Row[Any]) -> dict[str, str | None]:
     "/work-centers",
     status_code=201,
     response_model=WorkCenterPublic,
-    responses={409: _PROBLEM, 422: _PROBLEM},
+    responses={404: _PROBLEM, 409: _PROBLEM, 422: _PROBLEM},
 )
-async def create_work_center(body: WorkCenterCreate, res: Res) -> Response:
+async def create_work_center(body: WorkCenterCreate, res: Res, scope: Scope) -> Response:
+    check_plant(scope, body.plant, f"plant {body.plant}")
     async with res.db.write() as tx:
         row = (
             await tx.conn.execute(
@@ -77,8 +85,10 @@ async def create_work_center(body: WorkCenterCreate, res: Res) -> Response:
 
 @router.get("/work-centers", response_model=WorkCenterList, responses={422: _PROBLEM})
 async def list_work_centers(
-    res: Res, lsn: MinLsn, plant: Annotated[PlantCode, Query()]
+    res: Res, lsn: MinLsn, scope: Scope, plant: Annotated[PlantCode, Query()]
 ) -> Response:
+    if scope is not None and plant not in scope:
+        return json_response({"items": []})
     async with res.db.read(lsn) as read:
         rows = await read.conn.execute(
             select(*work_centers.c)
@@ -90,9 +100,13 @@ async def list_work_centers(
 
 
 @router.post(
-    "/operators", status_code=201, response_model=OperatorPublic, responses={422: _PROBLEM}
+    "/operators",
+    status_code=201,
+    response_model=OperatorPublic,
+    responses={404: _PROBLEM, 422: _PROBLEM},
 )
-async def create_operator(body: OperatorCreate, res: Res) -> Response:
+async def create_operator(body: OperatorCreate, res: Res, scope: Scope) -> Response:
+    check_plant(scope, body.plant, f"plant {body.plant}")
     try:
         async with res.db.write() as tx:
             row = (
@@ -119,10 +133,11 @@ async def create_operator(body: OperatorCreate, res: Res) -> Response:
 
 
 @router.get("/operators/{operator_id}", response_model=OperatorPublic, responses={404: _PROBLEM})
-async def get_operator(operator_id: str, res: Res, lsn: MinLsn) -> Response:
+async def get_operator(operator_id: str, res: Res, lsn: MinLsn, scope: Scope) -> Response:
     oid = parse_id(operator_id, "operator")
     async with res.db.read(lsn) as read:
         row = (await read.conn.execute(select(*operators.c).where(operators.c.id == oid))).first()
     if row is None:
         raise not_found(f"operator {oid}")
+    check_plant(scope, row.plant, f"operator {oid}")
     return json_response(_operator(row))

@@ -1,0 +1,1 @@
+"""Typed HTTP clients of the services under test, one module per service."""

@@ -1,0 +1,210 @@
+"""Preflight's pytest plugin: the target of a run, its clients and its test data.
+
+`--target embedded` (the default, or PREFLIGHT_TARGET) tests the embedded stack: a running one
+(`preflight stack up --keep`) is reused, else one is started for the run and stopped after it.
+`--target PROFILE.toml` tests whatever the profile describes. Under xdist the controller resolves
+the target once and hands it to every worker.
+"""
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from faker import Faker
+
+from fixtures.cleanup import CleanupRegistry
+from fixtures.mes import MesFactory
+from fixtures.seeding import faker_for
+from preflight.clients.mes import MesClient
+from preflight.targets import Target, TargetError, from_stack, load_profile
+
+WORKER_KEY = "preflight_target"
+RUN_KEY = "preflight_run_id"
+OFFLINE_SUITES = ("tests/unit", "tests/harness")
+
+_target_key = pytest.StashKey[Target | None]()
+_target_error_key = pytest.StashKey[str | None]()
+_run_id_key = pytest.StashKey[str]()
+_stop_key = pytest.StashKey[Any]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("preflight")
+    group.addoption(
+        "--target",
+        default=os.environ.get("PREFLIGHT_TARGET", "embedded"),
+        help="embedded (default) or a profile TOML of a deployed stack [env: PREFLIGHT_TARGET]",
+    )
+    group.addoption(
+        "--run-id",
+        default=os.environ.get("PREFLIGHT_RUN_ID"),
+        help="tag for the data this run creates",
+    )
+
+
+def _suite_path(arg: str, root: Path) -> str:
+    path = Path(arg.split("::")[0])
+    if path.is_absolute() and path.is_relative_to(root):
+        path = path.relative_to(root)
+    return path.as_posix()
+
+
+def _needs_target(config: pytest.Config) -> bool:
+    args = [a for a in config.args if not a.startswith("-")] or list(config.getini("testpaths"))
+    for arg in args:
+        path = _suite_path(arg, Path(config.rootpath))
+        if not any(path == suite or path.startswith(suite + "/") for suite in OFFLINE_SUITES):
+            return True
+    return False
+
+
+def _resolve(config: pytest.Config) -> Target | None:
+    choice = str(config.getoption("--target"))
+    if choice != "embedded":
+        return load_profile(Path(choice))
+    if not _needs_target(config):
+        return None
+    from preflight import stack
+
+    running = stack.status()
+    if running is not None:
+        return from_stack(running)
+    started = stack.running(progress=lambda line: print(f"preflight: {line}", flush=True))
+    config.stash[_stop_key] = started
+    return from_stack(started.__enter__())
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    worker_input = getattr(config, "workerinput", None)
+    if worker_input is not None:
+        raw = worker_input.get(WORKER_KEY)
+        config.stash[_target_key] = Target.from_json(raw) if raw else None
+        config.stash[_target_error_key] = worker_input.get("preflight_target_error")
+        config.stash[_run_id_key] = worker_input[RUN_KEY]
+        return
+    config.stash[_run_id_key] = str(config.getoption("--run-id") or uuid.uuid4().hex[:8])
+    config.stash[_target_error_key] = None
+    try:
+        config.stash[_target_key] = _resolve(config)
+    except TargetError as exc:
+        config.stash[_target_key] = None
+        config.stash[_target_error_key] = str(exc)
+        raise pytest.UsageError(f"--target: {exc}") from None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    config = node.config
+    target = config.stash.get(_target_key, None)
+    node.workerinput[WORKER_KEY] = target.to_json() if target else None
+    node.workerinput[RUN_KEY] = config.stash[_run_id_key]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Allure's environment and categories, written once by the controller (not per worker)."""
+    config = session.config
+    results = config.getoption("allure_report_dir", None)
+    if not results or hasattr(config, "workerinput"):
+        return
+    from preflight.report import environment
+
+    target = config.stash.get(_target_key, None)
+    results_dir = Path(str(results))
+    results_dir.mkdir(parents=True, exist_ok=True)
+    properties = environment.environment_properties(
+        target_name=target.name if target else "none",
+        services=target.services if target else {},
+        run_id=config.stash[_run_id_key],
+        git_sha=environment.git_sha(Path(config.rootpath)),
+    )
+    environment.write_environment(results_dir, properties)
+    environment.write_categories(results_dir)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    started = config.stash.get(_stop_key, None)
+    if started is not None:
+        started.__exit__(None, None, None)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    target = config.stash.get(_target_key, None)
+    if target is None:
+        return ["preflight: no target needed"]
+    services = ", ".join(f"{name}={url}" for name, url in sorted(target.services.items()))
+    return [f"preflight: target {target.name} ({services}), run {config.stash[_run_id_key]}"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    target = config.stash.get(_target_key, None)
+    if target is not None and target.allow_destructive:
+        return
+    skip = pytest.mark.skip(reason="destructive: runs only on a stack Preflight started itself")
+    for item in items:
+        if item.get_closest_marker("destructive"):
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def run_id(pytestconfig: pytest.Config) -> str:
+    return pytestconfig.stash[_run_id_key]
+
+
+@pytest.fixture(scope="session")
+def target(pytestconfig: pytest.Config) -> Target:
+    resolved = pytestconfig.stash.get(_target_key, None)
+    if resolved is None:
+        pytest.fail(
+            "this test needs a target, but the run resolved none (it ran only offline suites)"
+        )
+    return resolved
+
+
+@pytest.fixture
+def mes(target: Target, run_id: str) -> Iterator[MesClient]:
+    with MesClient(target.url("mes"), headers=target.headers, run_id=run_id) as client:
+        yield client
+
+
+@pytest.fixture
+def fake(run_id: str, request: pytest.FixtureRequest) -> Faker:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    return faker_for(run_id, worker, request.node.nodeid)
+
+
+@pytest.fixture
+def cleanup(target: Target) -> Iterator[CleanupRegistry | None]:
+    if target.allow_destructive:
+        yield None
+        return
+    registry = CleanupRegistry()
+    yield registry
+    registry.run()
+
+
+@pytest.fixture
+def mes_factory(
+    mes: MesClient, fake: Faker, run_id: str, cleanup: CleanupRegistry | None
+) -> MesFactory:
+    return MesFactory(mes, fake, run_id, cleanup)
+
+
+@pytest.fixture
+def mes_db(target: Target) -> str:
+    """Primary DSN of the MES database; skips when the target does not expose it."""
+    dsns = target.database("mes")
+    if dsns is None:
+        pytest.skip("the target gives no MES database DSN")
+    return dsns.primary
+
+
+@pytest.fixture
+def mes_replica_db(target: Target) -> str:
+    dsns = target.database("mes")
+    if dsns is None or dsns.replica is None:
+        pytest.skip("the target gives no MES replica DSN")
+    return dsns.replica

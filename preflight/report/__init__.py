@@ -1,0 +1,1 @@
+"""Reports of a gate run: Allure environment and categories, the HTML report, summary.json."""

@@ -1,0 +1,88 @@
+"""Read-your-writes across the replica, and the order cache staying true to the database."""
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from fixtures.mes import MesFactory, Plant
+from preflight.clients.mes import MesClient
+from preflight.expect import expect_problem, expect_status
+from preflight.targets import Target
+from preflight.waits import wait_until
+
+
+@pytest.fixture
+def paused_replica(mes_replica_db: str, target: Target) -> Iterator[None]:
+    """The MES replica stops replaying WAL for the test (a deterministic replica lag)."""
+    if not target.allow_destructive:
+        pytest.skip("pauses replication: only on a stack Preflight started itself")
+    with psycopg.connect(mes_replica_db, autocommit=True) as replica:
+        replica.execute("SELECT pg_wal_replay_pause()")
+        try:
+            yield
+        finally:
+            replica.execute("SELECT pg_wal_replay_resume()")
+
+
+@pytest.mark.needs_db
+def test_a_client_reads_its_own_writes_while_the_replica_lags(
+    mes: MesClient, mes_factory: MesFactory, plant: Plant, paused_replica: None
+) -> None:
+    order = mes_factory.create_order(plant)
+    released = expect_status(mes.transition(order["id"], "release"), 200)
+
+    assert expect_status(mes.get_order(order["id"]), 200) == released
+    assert [o["id"] for o in mes.iter_orders(plant=plant.code)] == [order["id"]]
+    # The same listing without the client's commit position is served by the paused replica.
+    assert expect_status(mes.http.get("/orders", params={"plant": plant.code}), 200)["items"] == []
+
+
+def test_a_malformed_min_lsn_is_refused(
+    mes: MesClient, mes_factory: MesFactory, plant: Plant
+) -> None:
+    order = mes_factory.create_order(plant)
+    expect_problem(
+        mes.get_order(order["id"], headers={"X-Min-LSN": "yesterday"}), 422, "validation-error"
+    )
+
+
+def test_a_repeated_read_is_served_from_the_cache(
+    mes: MesClient, mes_factory: MesFactory, plant: Plant
+) -> None:
+    order = mes_factory.create_order(plant)
+
+    first = mes.get_order(order["id"])
+    second = mes.get_order(order["id"])
+
+    assert first.headers["x-cache"] == "miss"
+    assert second.headers["x-cache"] == "hit"
+    assert expect_status(second, 200) == expect_status(first, 200) == order
+
+
+@pytest.mark.parametrize("change", ["transition", "update"])
+def test_a_change_invalidates_the_cached_order(
+    mes: MesClient, mes_factory: MesFactory, plant: Plant, target: Target, run_id: str, change: str
+) -> None:
+    order = mes_factory.create_order(plant)
+    mes.get_order(order["id"])
+    assert mes.get_order(order["id"]).headers["x-cache"] == "hit"
+
+    if change == "transition":
+        changed = expect_status(mes.transition(order["id"], "release"), 200)
+    else:
+        changed = expect_status(
+            mes.update_order(order["id"], {"priority": 1 if order["priority"] != 1 else 2}), 200
+        )
+
+    after = mes.get_order(order["id"])
+    assert after.headers["x-cache"] == "miss"
+    assert expect_status(after, 200) == changed
+    assert mes.get_order(order["id"]).headers["x-cache"] == "hit"
+    # A reader unaware of the change sees it once the replica has it, never the stale entry.
+    with MesClient(target.url("mes"), headers=target.headers, run_id=run_id) as stranger:
+        wait_until(
+            lambda: stranger.get_order(order["id"]).json() == changed,
+            timeout=10,
+            description="a reader without the commit position to see the change",
+        )
