@@ -14,7 +14,6 @@ in a scratch state directory and stops at the end. Exit 0 always (it is a measur
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import multiprocessing
 import os
@@ -22,7 +21,6 @@ import shutil
 import signal
 import statistics
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -40,6 +38,7 @@ from rich.console import Console
 from rich.table import Table
 from starlette.responses import Response
 
+from bench.loadgen import SEQUENCE, Phase, PhaseResult, request, run_phase
 from preflight import processes, stack
 from preflight.ports import LOOPBACK, free_port
 from preflight.waits import wait_until
@@ -47,6 +46,7 @@ from reference_services.catalog import ServiceSpec
 from reference_services.mes.entrypoints.schemas import OrderCreate
 
 PLANT: Final = "BENCH"
+SKU: Final = "BRKT-1042-AX"
 WORK_CENTERS: Final = ("CNC-01", "QA-01")
 AIMS: Final = {"POST /orders": 0.4, "GET /orders/{id}": 0.6}
 ORDERS_TO_READ: Final = 200
@@ -98,7 +98,7 @@ def baseline_app() -> FastAPI:
                         "planned_minutes": op.planned_minutes,
                         "status": "pending",
                     }
-                    for seq, op in enumerate(body.operations, start=1)
+                    for seq, op in enumerate(body.operations or (), start=1)
                 ],
             }
         )
@@ -117,40 +117,16 @@ def baseline_app() -> FastAPI:
     return app
 
 
-# --- the load generator (runs in its own process) ----------------------------------------------
+# --- requests (sent by bench/loadgen.py in a process of its own) ------------------------------
 
 
-@dataclass(frozen=True)
-class Phase:
-    """One closed-loop run against one server: `concurrency` connections for `duration` s."""
-
-    method: str
-    port: int
-    duration: float
-    concurrency: int
-    ref_prefix: str = ""
-    order_ids: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class PhaseResult:
-    completed: int
-    statuses: dict[int, int]
-    seconds: float
-    generator_cpu_seconds: float
-    latencies_ms: list[float] = field(repr=False)
-
-    @property
-    def ok(self) -> int:
-        return sum(count for status, count in self.statuses.items() if 200 <= status < 300)
-
-
-def order_body(order_ref: str) -> bytes:
+def order_body(order_ref: str | bytes) -> bytes:
+    ref = order_ref.decode() if isinstance(order_ref, bytes) else order_ref
     return orjson.dumps(
         {
-            "order_ref": order_ref,
+            "order_ref": ref,
             "customer_ref": "CUST-00042",
-            "sku": "BRKT-1042-AX",
+            "sku": SKU,
             "quantity": 25,
             "due_date": "2030-01-31",
             "plant": PLANT,
@@ -167,77 +143,11 @@ def order_body(order_ref: str) -> bytes:
     )
 
 
-def _post(order_ref: str) -> bytes:
-    body = order_body(order_ref)
-    return (
-        b"POST /orders HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
-    )
-
-
-def _get(order_id: str) -> bytes:
-    return b"GET /orders/%s HTTP/1.1\r\nHost: bench\r\n\r\n" % order_id.encode()
-
-
-async def _read_response(reader: asyncio.StreamReader) -> int:
-    head = await reader.readuntil(b"\r\n\r\n")
-    lowered = head.lower()
-    at = lowered.find(b"\r\ncontent-length:")
-    if at < 0:
-        raise RuntimeError(f"response without content-length: {head[:200]!r}")
-    end = lowered.index(b"\r\n", at + 2)
-    await reader.readexactly(int(lowered[at + 17 : end]))
-    return int(head[9:12])
-
-
-async def _connection(
-    phase: Phase, worker: int, stop_at: float, statuses: dict[int, int], latencies: list[float]
-) -> None:
-    reader, writer = await asyncio.open_connection(LOOPBACK, phase.port)
-    loop = asyncio.get_running_loop()
-    clock = loop.time
-    ids = phase.order_ids
-    n = 0
-    try:
-        while clock() < stop_at:
-            if phase.method == "POST":
-                request = _post(f"{phase.ref_prefix}-{worker}-{n}")
-            else:
-                request = _get(ids[(worker * 7919 + n) % len(ids)])
-            began = clock()
-            writer.write(request)
-            status = await _read_response(reader)
-            latencies.append(clock() - began)
-            statuses[status] = statuses.get(status, 0) + 1
-            n += 1
-    finally:
-        writer.close()
-
-
-async def _drive(phase: Phase) -> PhaseResult:
-    statuses: dict[int, int] = {}
-    latencies: list[float] = []
-    loop = asyncio.get_running_loop()
-    cpu, began = time.process_time(), loop.time()
-    stop_at = began + phase.duration
-    await asyncio.gather(
-        *(_connection(phase, w, stop_at, statuses, latencies) for w in range(phase.concurrency))
-    )
-    seconds = loop.time() - began
-    return PhaseResult(
-        completed=sum(statuses.values()),
-        statuses=statuses,
-        seconds=seconds,
-        generator_cpu_seconds=time.process_time() - cpu,
-        latencies_ms=[latency * 1000 for latency in latencies],
-    )
-
-
-def run_phase(phase: Phase) -> PhaseResult:
-    """Entry point of the generator process."""
-    import uvloop
-
-    return uvloop.run(_drive(phase))
+def phase_requests(method: str, tag: str, order_ids: tuple[str, ...]) -> tuple[bytes, ...]:
+    if method == "POST":
+        body = order_body(tag.encode() + b"-" + SEQUENCE)
+        return (request("POST", "/orders", {"Content-Type": "application/json"}, body),)
+    return tuple(request("GET", f"/orders/{order_id}") for order_id in order_ids)
 
 
 # --- orchestration -----------------------------------------------------------------------------
@@ -361,18 +271,32 @@ def baseline_server(logs: Path) -> Iterator[Server]:
         processes.end_processes([(psutil.Process(child.pid), (signal.SIGTERM,))], grace=5)
 
 
-def prepare(server: Server, *, needs_work_centers: bool) -> None:
-    """Work centers the orders name (MES only) and orders for the GET phases."""
+def _created(response: httpx.Response) -> None:
+    if response.status_code not in (201, 409):
+        raise RuntimeError(
+            f"{response.request.method} {response.request.url.path}: "
+            f"{response.status_code} {response.text[:300]}"
+        )
+
+
+def prepare(server: Server, *, needs_master_data: bool) -> None:
+    """Work centers and the product the orders name (MES only), and orders for the GET phases."""
     with httpx.Client(base_url=server.url, timeout=10) as client:
-        if needs_work_centers:
+        if needs_master_data:
             for code in WORK_CENTERS:
-                response = client.post(
-                    "/work-centers", json={"plant": PLANT, "code": code, "name": f"Bench {code}"}
-                )
-                if response.status_code not in (201, 409):
-                    raise RuntimeError(
-                        f"POST /work-centers: {response.status_code} {response.text}"
+                _created(
+                    client.post(
+                        "/work-centers",
+                        json={"plant": PLANT, "code": code, "name": f"Bench {code}"},
                     )
+                )
+            routing = orjson.loads(order_body("routing"))["operations"]
+            _created(
+                client.post(
+                    "/products",
+                    json={"plant": PLANT, "sku": SKU, "name": "Bench bracket", "routing": routing},
+                )
+            )
         ids = []
         for n in range(ORDERS_TO_READ):
             response = client.post(
@@ -406,21 +330,17 @@ def measure(
                 for server in order:
                     tag = f"B{uuid.uuid4().hex[:8]}"
                     phase = Phase(
-                        method=method,
                         port=server.port,
+                        requests=phase_requests(method, tag + "w", server.order_ids),
                         duration=warmup,
                         concurrency=concurrency,
-                        ref_prefix=tag + "w",
-                        order_ids=server.order_ids,
                     )
                     pool.submit(run_phase, phase).result()
                     measured = Phase(
-                        method=method,
                         port=server.port,
+                        requests=phase_requests(method, tag, server.order_ids),
                         duration=duration,
                         concurrency=concurrency,
-                        ref_prefix=tag,
-                        order_ids=server.order_ids,
                     )
                     before, backing_before = _cpu_seconds(server.pid), _tree_cpu(server.backing)
                     result = pool.submit(run_phase, measured).result()
@@ -540,8 +460,8 @@ def main(
                     _listening_pid(int(mes_url.rsplit(":", 1)[1])),
                     backing=backing_processes(scratch / "stack"),
                 )
-                prepare(mes, needs_work_centers=True)
-                prepare(baseline, needs_work_centers=False)
+                prepare(mes, needs_master_data=True)
+                prepare(baseline, needs_master_data=False)
             results = measure(
                 [baseline, mes],
                 rounds=rounds,

@@ -228,3 +228,7 @@ def databases(info: stack.StackInfo) -> dict[str, dict[str, str]]:
 from preflight.seed import seed_command  # noqa: E402  (seed owns its command; registered here)
 
 app.command("seed")(seed_command)
+
+from preflight.tokens import token_command  # noqa: E402  (tokens owns its command; registered here)
+
+app.command("token")(token_command)

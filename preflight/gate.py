@@ -434,14 +434,27 @@ def _load(loader: TargetLoader, profile: Path) -> Target:
 
 @contextlib.contextmanager
 def _embedded_stack(keep: bool, progress: stack.Progress) -> Iterator[stack.StackInfo]:
-    """A stack for this run; one already running (`preflight stack up --keep`) is reused."""
+    """A stack for this run; one already running (`preflight stack up --keep`) is reused.
+
+    A stack started here lives in a directory of the run's own, so a gate can run beside a
+    developer's test run; with --keep-stack it is the shared one, for `preflight stack down`.
+    """
     running = stack.status()
     if running is not None:
         progress(f"reusing the running stack {running.run_id}")
         yield running
         return
-    with stack.running(keep=keep, progress=progress) as info:
-        yield info
+    if keep:
+        with stack.running(keep=True, progress=progress) as info:
+            yield info
+        return
+    stack.sweep_stale_runs(progress)
+    state_dir = stack.run_state_dir(f"gate-{uuid.uuid4().hex[:8]}")
+    try:
+        with stack.running(state_dir=state_dir, progress=progress) as info:
+            yield info
+    finally:
+        stack.remove_run_dir(state_dir)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -10,16 +10,21 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from faker import Faker
 
 from fixtures.cleanup import CleanupRegistry
+from fixtures.crm import CrmFactory
 from fixtures.mes import MesFactory
 from fixtures.seeding import faker_for
+from preflight.clients.crm import CrmClient
 from preflight.clients.mes import MesClient
 from preflight.targets import Target, TargetError, from_stack, load_profile
+
+if TYPE_CHECKING:
+    from preflight.stack import StackInfo
 
 WORKER_KEY = "preflight_target"
 RUN_KEY = "preflight_run_id"
@@ -72,9 +77,22 @@ def _resolve(config: pytest.Config) -> Target | None:
     running = stack.status()
     if running is not None:
         return from_stack(running)
-    started = stack.running(progress=lambda line: print(f"preflight: {line}", flush=True))
-    config.stash[_stop_key] = started
-    return from_stack(started.__enter__())
+    return from_stack(_start_run_stack(config))
+
+
+def _start_run_stack(config: pytest.Config) -> "StackInfo":
+    """A stack of this run's own, so that runs side by side do not collide; stopped at the end."""
+    from preflight import stack
+
+    def progress(line: str) -> None:
+        print(f"preflight: {line}", flush=True)
+
+    stack.sweep_stale_runs(progress)
+    state_dir = stack.run_state_dir(config.stash[_run_id_key])
+    started = stack.running(state_dir=state_dir, progress=progress)
+    info = started.__enter__()
+    config.stash[_stop_key] = (started, state_dir)
+    return info
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -128,7 +146,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     started = config.stash.get(_stop_key, None)
     if started is not None:
-        started.__exit__(None, None, None)
+        stack_context, state_dir = started
+        stack_context.__exit__(None, None, None)
+        from preflight import stack
+
+        stack.remove_run_dir(state_dir)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -147,6 +169,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("destructive"):
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _services_stay_up(request: pytest.FixtureRequest) -> Iterator[None]:
+    """On a stack Preflight runs, a destructive test (which stops services) runs alone: it waits
+    for the tests in flight on other workers, and tests that need the target wait for it."""
+    if "target" not in request.fixturenames:
+        yield
+        return
+    target: Target = request.getfixturevalue("target")
+    if target.stack_dir is None:
+        yield
+        return
+    from preflight import stack
+
+    exclusive = request.node.get_closest_marker("destructive") is not None
+    with stack.services_held(exclusive=exclusive, state_dir=Path(target.stack_dir)):
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -171,6 +211,12 @@ def mes(target: Target, run_id: str) -> Iterator[MesClient]:
 
 
 @pytest.fixture
+def crm(target: Target, run_id: str) -> Iterator[CrmClient]:
+    with CrmClient(target.url("crm"), headers=target.headers, run_id=run_id) as client:
+        yield client
+
+
+@pytest.fixture
 def fake(run_id: str, request: pytest.FixtureRequest) -> Faker:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     return faker_for(run_id, worker, request.node.nodeid)
@@ -191,6 +237,11 @@ def mes_factory(
     mes: MesClient, fake: Faker, run_id: str, cleanup: CleanupRegistry | None
 ) -> MesFactory:
     return MesFactory(mes, fake, run_id, cleanup)
+
+
+@pytest.fixture
+def crm_factory(crm: CrmClient, fake: Faker, run_id: str) -> CrmFactory:
+    return CrmFactory(crm, fake, run_id)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import importlib
 import importlib.util
 import logging
@@ -97,6 +98,7 @@ class StackInfo:
     postgres_replica: str
     redis_url: str
     jwt_secret: str = ""
+    state_dir: str = ""
 
     def database_dsn(self, database: str, *, replica: bool = False) -> str:
         """Plain libpq URL of `database` on the primary (or the replica)."""
@@ -118,6 +120,7 @@ class Manifest(BaseModel):
     postgres_replica: str = ""
     redis_url: str = ""
     jwt_secret: str = Field(default_factory=lambda: secrets.token_urlsafe(32))
+    state_dir: str = ""
 
     def info(self) -> StackInfo:
         return StackInfo(
@@ -127,6 +130,7 @@ class Manifest(BaseModel):
             postgres_replica=self.postgres_replica,
             redis_url=self.redis_url,
             jwt_secret=self.jwt_secret,
+            state_dir=self.state_dir,
         )
 
 
@@ -197,6 +201,50 @@ def default_state_dir() -> Path:
     return project_root() / ".preflight" / "stack"
 
 
+def runs_dir() -> Path:
+    """Where stacks started for one test or gate run live, one directory per run."""
+    override = os.environ.get("PREFLIGHT_RUNS_DIR")
+    if override:
+        return Path(override).expanduser().resolve()
+    return project_root() / ".preflight" / "runs"
+
+
+def run_state_dir(run_id: str) -> Path:
+    return runs_dir() / run_id
+
+
+def sweep_stale_runs(progress: Progress | None = None) -> list[str]:
+    """Stop and remove the stacks of runs whose owner died (a killed test run); returns their ids.
+
+    Stacks of live runs are left alone, so several runs can go on side by side.
+    """
+    report = progress or _log_progress
+    swept: list[str] = []
+    root = runs_dir()
+    if not root.is_dir():
+        return swept
+    for run in sorted(p for p in root.iterdir() if p.is_dir()):
+        paths = StatePaths(run)
+        manifest = read_manifest(paths)
+        if manifest is not None and _is_live(manifest):
+            continue
+        if manifest is None and not any(paths.root.iterdir()):
+            remove_run_dir(run)
+            continue
+        report(f"cleaning up the stale stack of run {run.name}")
+        _stop(paths, run_id=None)
+        remove_run_dir(run)
+        swept.append(run.name)
+    return swept
+
+
+def remove_run_dir(state_dir: Path) -> None:
+    """Remove a stopped run's state dir and the lock files beside it."""
+    shutil.rmtree(state_dir, ignore_errors=True)
+    for suffix in (".lock", ".services.lock", ".turnstile.lock"):
+        state_dir.with_name(state_dir.name + suffix).unlink(missing_ok=True)
+
+
 def start(
     *,
     state_dir: Path | None = None,
@@ -236,6 +284,79 @@ def start(
 def stop(*, state_dir: Path | None = None) -> None:
     """Stop everything the stack in this state dir started and remove its data (logs stay)."""
     _stop(StatePaths(_resolve(state_dir)), run_id=None)
+
+
+def stop_service(name: str, *, state_dir: Path | None = None) -> None:
+    """Stop one service of the running stack (to test how the others cope) until start_service.
+
+    The service leaves the manifest's processes meanwhile, so the stack still counts as live.
+    """
+    paths = StatePaths(_resolve(state_dir))
+    with _locked(paths):
+        manifest = _ready_manifest(paths)
+        records = [r for r in manifest.processes if r.name == f"service:{name}"]
+        plan = [(process, _stop_signals(r)) for r in records if (process := r.find()) is not None]
+        survivors = processes.end_processes(plan, grace=STOP_GRACE)
+        if survivors:
+            raise StackError(f"could not stop service {name} (pid {survivors[0].pid})")
+        manifest.processes = [r for r in manifest.processes if r not in records]
+        write_manifest(paths, manifest)
+
+
+def start_service(
+    name: str, *, state_dir: Path | None = None, timeout: float = READY_TIMEOUT
+) -> None:
+    """Start a service stopped by stop_service again, on its port, and wait until it is ready.
+
+    The restarted process outlives the caller (a test worker); stopping the stack stops it.
+    """
+    paths = StatePaths(_resolve(state_dir))
+    service = _select_services([name])[0]
+    with _locked(paths):
+        manifest = _ready_manifest(paths)
+        if any(r.name == f"service:{name}" and r.is_alive() for r in manifest.processes):
+            return
+        port = manifest.ports.get(f"service:{name}")
+        if port is None or name not in manifest.services:
+            raise StackConfigError(f"the stack in {paths.root} has no service {name}")
+        launch = _Launch(paths, keep=True, timeout=timeout, report=_log_progress)
+        launch.manifest = manifest
+        child = launch.start_service(service, port, dict(manifest.services))
+        launch.wait_for(
+            f"service {name}",
+            partial(service_ready, manifest.services[name]),
+            child=child,
+            log=name,
+        )
+
+
+@contextmanager
+def services_held(*, exclusive: bool, state_dir: Path | None = None) -> Iterator[None]:
+    """A lock between tests that stop services (exclusive) and tests that need every service up
+    (shared), across processes such as xdist workers. A turnstile in front of it makes a waiting
+    exclusive holder block newcomers, so a stream of shared holders cannot starve it."""
+    paths = StatePaths(_resolve(state_dir))
+    paths.root.parent.mkdir(parents=True, exist_ok=True)
+    turnstile = paths.root.with_name(f"{paths.root.name}.turnstile.lock")
+    with (
+        turnstile.open("a") as gate,
+        paths.root.with_name(f"{paths.root.name}.services.lock").open("a") as handle,
+    ):
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        if exclusive:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+                fcntl.flock(gate, fcntl.LOCK_UN)
+            return
+        fcntl.flock(handle, fcntl.LOCK_SH)
+        fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def status(*, state_dir: Path | None = None) -> StackInfo | None:
@@ -289,6 +410,13 @@ def running(
             atexit.unregister(stop_this_run)
 
 
+def _ready_manifest(paths: StatePaths) -> Manifest:
+    manifest = read_manifest(paths)
+    if manifest is None or manifest.state != "ready":
+        raise StackError(f"no stack is running in {paths.root}")
+    return manifest
+
+
 def read_manifest(paths: StatePaths) -> Manifest | None:
     try:
         return Manifest.model_validate_json(paths.manifest.read_bytes())
@@ -311,8 +439,12 @@ def with_database(dsn: str, database: str) -> str:
 
 
 def asyncpg_url(dsn: str) -> str:
+    """The SQLAlchemy URL of a DSN; on loopback without TLS (asyncpg would try TLS first)."""
     _, _, rest = dsn.partition("://")
-    return f"postgresql+asyncpg://{rest}"
+    url = f"postgresql+asyncpg://{rest}"
+    if urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1") and "ssl=" not in url:
+        url += ("&" if "?" in url else "?") + "ssl=disable"
+    return url
 
 
 class _Launch:
@@ -327,6 +459,7 @@ class _Launch:
         self.run_as = _postgres_account()
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.manifest = Manifest(
+            state_dir=str(paths.root),
             run_id=uuid.uuid4().hex[:12],
             started_at=datetime.now(UTC),
             owner=ProcessRecord.of("owner", os.getpid()),
@@ -489,18 +622,23 @@ class _Launch:
         }
         self.manifest.services = urls
         for service, port in zip(selected, ports, strict=True):
-            self.report(f"starting service {service.name}")
-            self.manifest.ports[f"service:{service.name}"] = port
-            argv = uvicorn_command(service, port)
-            env = os.environ | {"PYTHONUNBUFFERED": "1"} | self.service_env(service, urls)
-            self.spawn(
-                f"service:{service.name}",
-                argv,
-                log=service.name,
-                death_signal=signal.SIGTERM,
-                env=env,
-                cwd=project_root(),
-            )
+            self.start_service(service, port, urls)
+
+    def start_service(
+        self, service: ServiceSpec, port: int, urls: dict[str, str]
+    ) -> subprocess.Popen[bytes]:
+        self.report(f"starting service {service.name}")
+        self.manifest.ports[f"service:{service.name}"] = port
+        argv = uvicorn_command(service, port)
+        env = os.environ | {"PYTHONUNBUFFERED": "1"} | self.service_env(service, urls)
+        return self.spawn(
+            f"service:{service.name}",
+            argv,
+            log=service.name,
+            death_signal=signal.SIGTERM,
+            env=env,
+            cwd=project_root(),
+        )
 
     def service_env(self, service: ServiceSpec, urls: dict[str, str]) -> dict[str, str]:
         prefix = service.env_prefix

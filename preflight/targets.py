@@ -45,6 +45,7 @@ class Target:
     allow_destructive: bool = False
     allow_load_hosts: tuple[str, ...] = ()
     signing_key: str | None = None
+    stack_dir: str | None = None
 
     def url(self, service: str) -> str:
         try:
@@ -73,6 +74,7 @@ class Target:
             allow_destructive=bool(data.get("allow_destructive", False)),
             allow_load_hosts=tuple(data.get("allow_load_hosts", ())),
             signing_key=data.get("signing_key"),
+            stack_dir=data.get("stack_dir"),
         )
 
 
@@ -173,6 +175,7 @@ def load_profile(path: Path, environ: Mapping[str, str] | None = None) -> Target
         allow_destructive=bool(meta.get("allow_destructive", False)),
         allow_load_hosts=tuple(allow_hosts),
         signing_key=signing_key,
+        stack_dir=str(meta["stack_dir"]) if meta.get("stack_dir") else None,
     )
 
 
@@ -187,6 +190,7 @@ def write_profile(target: Target, path: Path) -> Path:
         f"name = {quoted(target.name)}",
         f"allow_destructive = {'true' if target.allow_destructive else 'false'}",
         f"allow_load_hosts = [{', '.join(quoted(h) for h in target.allow_load_hosts)}]",
+        *([f"stack_dir = {quoted(target.stack_dir)}"] if target.stack_dir else []),
         "",
         "[services]",
         *(f"{name} = {quoted(url)}" for name, url in sorted(target.services.items())),
@@ -224,4 +228,5 @@ def from_stack(info: "StackInfo") -> Target:
         allow_destructive=True,
         allow_load_hosts=(),
         signing_key=info.jwt_secret or None,
+        stack_dir=info.state_dir or None,
     )

@@ -26,7 +26,7 @@ class WaitTimeout(TimeoutError):
 
 
 def wait_until(
-    predicate: Callable[[], T],
+    predicate: Callable[[], T | None],
     *,
     timeout: float,
     interval: float = 0.05,
@@ -54,7 +54,7 @@ def wait_until(
 
 
 async def wait_until_async(
-    predicate: Callable[[], Awaitable[T]],
+    predicate: Callable[[], Awaitable[T | None]],
     *,
     timeout: float,  # noqa: ASYNC109 (same signature as wait_until)
     interval: float = 0.05,

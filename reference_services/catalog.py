@@ -24,6 +24,19 @@ SERVICES: tuple[ServiceSpec, ...] = (
         database="mes",
         env_prefix="MES_",
     ),
+    ServiceSpec(
+        name="gateway",
+        app="reference_services.gateway.entrypoints.app:app_factory",
+        database=None,
+        env_prefix="GATEWAY_",
+    ),
+    ServiceSpec(
+        name="crm",
+        app="reference_services.crm.entrypoints.app:app_factory",
+        database="crm",
+        env_prefix="CRM_",
+        service_roles=("crm-integration",),
+    ),
 )
 
 

@@ -12,15 +12,17 @@ from typing import Any
 
 import yaml
 
-from reference_services.catalog import SERVICES
+from reference_services.catalog import SERVICES, spec
 
 CONTRACTS = Path(__file__).resolve().parent.parent / "contracts" / "openapi"
 
 
 def app_spec(service: str) -> dict[str, Any]:
-    module = importlib.import_module(f"reference_services.{service}.entrypoints.app")
-    spec: dict[str, Any] = module.app_factory().openapi()
-    return spec
+    """The OpenAPI document the service's app serves (the app the catalog starts)."""
+    module_name, _, factory = spec(service).app.partition(":")
+    module = importlib.import_module(module_name)
+    document: dict[str, Any] = getattr(module, factory)().openapi()
+    return document
 
 
 def render(spec: dict[str, Any]) -> str:

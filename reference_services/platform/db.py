@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -68,8 +68,7 @@ class Database:
             write = Write(conn)
             async with conn.begin():
                 yield write
-            result = await conn.exec_driver_sql(_INSERT_LSN)
-            write.commit_lsn = parse_lsn(result.scalar_one())
+            write.commit_lsn = await _lsn(conn, _INSERT_LSN)
 
     @asynccontextmanager
     async def read(
@@ -79,14 +78,11 @@ class Database:
             read = await self._replica_read(stack, min_lsn, track_lsn)
             if read is None:
                 conn = await stack.enter_async_context(self.primary.connect())
-                as_of = await self._primary_as_of(conn) if track_lsn else None
+                # A commit whose record precedes this position may not be visible yet, but its
+                # writer can only report an LSN at or past it: every write reported below it is.
+                as_of = await _lsn(conn, _INSERT_LSN) - 1 if track_lsn else None
                 read = Read(conn, "primary", as_of)
             yield read
-
-    async def _primary_as_of(self, conn: AsyncConnection) -> int:
-        # A commit whose record precedes this position may not be visible yet, but its writer
-        # can only report an LSN at or past it: every write reported below it is visible.
-        return parse_lsn((await conn.exec_driver_sql(_INSERT_LSN)).scalar_one()) - 1
 
     async def _replica_read(
         self, stack: AsyncExitStack, min_lsn: int | None, track_lsn: bool
@@ -111,15 +107,14 @@ class Database:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.read_your_writes_wait_s
         while True:
-            replayed = parse_lsn((await conn.exec_driver_sql(_REPLAY_LSN)).scalar_one())
+            replayed = await _lsn(conn, _REPLAY_LSN)
             if min_lsn is None or replayed >= min_lsn or loop.time() >= deadline:
                 return replayed
-            await conn.rollback()
             await asyncio.sleep(0.005)
 
     async def current_lsn(self) -> int:
         async with self.primary.connect() as conn:
-            return parse_lsn((await conn.exec_driver_sql(_INSERT_LSN)).scalar_one())
+            return await _lsn(conn, _INSERT_LSN)
 
     async def ping(self, role: Literal["primary", "replica"]) -> None:
         engine = self.primary if role == "primary" else (self.replica or self.primary)
@@ -132,11 +127,30 @@ class Database:
             await self.replica.dispose()
 
 
+async def _lsn(conn: AsyncConnection, query: str) -> int:
+    """One WAL position, in one round trip outside any transaction (the driver's own call)."""
+    return parse_lsn(await (await _driver(conn)).fetchval(query))
+
+
+async def fetch_row_autocommit(engine: AsyncEngine, query: str, *args: object) -> Any:
+    """One statement in a transaction of its own, in one round trip (the driver's own call)."""
+    async with engine.connect() as conn:
+        return await (await _driver(conn)).fetchrow(query, *args)
+
+
+async def _driver(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under SQLAlchemy's, for statements SQLAlchemy need not wrap."""
+    raw = await conn.get_raw_connection()
+    if raw.driver_connection is None:
+        raise RuntimeError("the connection was closed")
+    return raw.driver_connection
+
+
 def _engine(url: str, pool_size: int) -> AsyncEngine:
     return create_async_engine(
         url,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=pool_size // 2,
         pool_timeout=5,
         pool_recycle=1800,
         connect_args={

@@ -14,25 +14,28 @@ from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, func,
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from reference_services.platform.db import fetch_row_autocommit
 from reference_services.platform.problems import Problem
 
 LEASE_SECONDS = 30
 
-_CLAIM = text(
-    """
+# Claims the key, or (in the same round trip) reads the request that holds it. The outer SELECT
+# sees the table as it was before the statement: a fresh claim shows no earlier holder.
+_CLAIM = """
+WITH claimed AS (
     INSERT INTO idempotency_keys (scope, key, request_hash, state, locked_until)
-    VALUES (:scope, :key, :hash, 'in_flight', now() + make_interval(secs => :lease))
+    VALUES ($1, $2, $3, 'in_flight', now() + make_interval(secs => $4))
     ON CONFLICT (scope, key) DO UPDATE SET locked_until = EXCLUDED.locked_until
       WHERE idempotency_keys.state = 'in_flight'
         AND idempotency_keys.locked_until < now()
         AND idempotency_keys.request_hash = EXCLUDED.request_hash
     RETURNING key
-    """
 )
-_EXISTING = text(
-    "SELECT request_hash, state, response_status, response_body FROM idempotency_keys"
-    " WHERE scope = :scope AND key = :key"
-)
+SELECT (SELECT count(*) FROM claimed) AS claimed,
+       held.request_hash, held.state, held.response_status, held.response_body::text AS body
+FROM (SELECT 1) AS one
+LEFT JOIN idempotency_keys AS held ON held.scope = $1 AND held.key = $2
+"""
 _COMPLETE = text(
     "UPDATE idempotency_keys SET state = 'done', response_status = :status,"
     " response_body = CAST(:body AS jsonb), locked_until = NULL WHERE scope = :scope AND key = :key"
@@ -78,21 +81,10 @@ async def claim(
     engine: AsyncEngine, scope: str, key: str, request_hash: str
 ) -> Claim | StoredResponse:
     """Own the key for this request, or get the response of the request that already used it."""
-    params = {"scope": scope, "key": key, "hash": request_hash, "lease": LEASE_SECONDS}
-    async with engine.begin() as conn:
-        if (await conn.execute(_CLAIM, params)).first() is not None:
-            return Claim(scope, key, request_hash)
-        row = (await conn.execute(_EXISTING, params)).first()
-    if row is None:
-        raise Problem(409, "idempotency-in-flight", "Request in flight", "retry the request")
-    if row.request_hash != request_hash:
-        raise Problem(
-            422,
-            "idempotency-key-reused",
-            "Idempotency key reused",
-            "this Idempotency-Key was used with a different request",
-        )
-    if row.state != "done":
+    row = await fetch_row_autocommit(engine, _CLAIM, scope, key, request_hash, float(LEASE_SECONDS))
+    if row["claimed"]:
+        return Claim(scope, key, request_hash)
+    if row["request_hash"] is None:
         raise Problem(
             409,
             "idempotency-in-flight",
@@ -100,7 +92,22 @@ async def claim(
             "a request with this Idempotency-Key is still being processed; retry later",
             headers={"Retry-After": "1"},
         )
-    return StoredResponse(row.response_status, row.response_body)
+    if row["request_hash"] != request_hash:
+        raise Problem(
+            422,
+            "idempotency-key-reused",
+            "Idempotency key reused",
+            "this Idempotency-Key was used with a different request",
+        )
+    if row["state"] != "done":
+        raise Problem(
+            409,
+            "idempotency-in-flight",
+            "Request in flight",
+            "a request with this Idempotency-Key is still being processed; retry later",
+            headers={"Retry-After": "1"},
+        )
+    return StoredResponse(row["response_status"], orjson.loads(row["body"]))
 
 
 async def complete(conn: AsyncConnection, owned: Claim, status: int, body: Any) -> None:

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter, FastAPI, Request
 from opentelemetry import trace
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
 from starlette.responses import Response
@@ -17,6 +16,7 @@ from reference_services.platform.health import health_router
 from reference_services.platform.problems import install_problem_handlers
 from reference_services.platform.settings import BaseServiceSettings, ServiceSettings
 from reference_services.platform.telemetry import (
+    FASTAPI_TELEMETRY,
     ServiceMetrics,
     TelemetryMiddleware,
     build_tracer,
@@ -31,10 +31,9 @@ class Resources:
     redis: Redis
     cache: VersionedCache
     metrics: ServiceMetrics
-    spans: InMemorySpanExporter | None
 
 
-def resources(request: Request) -> Resources:
+async def resources(request: Request) -> Resources:
     found: Resources = request.app.state.resources
     return found
 
@@ -43,7 +42,6 @@ def resources(request: Request) -> Resources:
 class Instrumentation:
     metrics: ServiceMetrics
     tracer: trace.Tracer
-    spans: InMemorySpanExporter | None
 
 
 def instrument(app: FastAPI, settings: BaseServiceSettings) -> Instrumentation:
@@ -51,7 +49,7 @@ def instrument(app: FastAPI, settings: BaseServiceSettings) -> Instrumentation:
     telemetry middleware (request id, traces, RED metrics, access log) and GET /metrics."""
     configure_logging(settings.service_name, settings.log_level)
     metrics = ServiceMetrics(settings.service_name)
-    tracer, spans = build_tracer(settings.service_name, settings.otlp_endpoint)
+    tracer = build_tracer(settings.service_name, settings.otlp_endpoint)
     install_problem_handlers(app)
     app.add_middleware(TelemetryMiddleware, metrics=metrics, tracer=tracer)
 
@@ -59,7 +57,7 @@ def instrument(app: FastAPI, settings: BaseServiceSettings) -> Instrumentation:
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    return Instrumentation(metrics, tracer, spans)
+    return Instrumentation(metrics, tracer)
 
 
 def build_service_app(
@@ -79,7 +77,7 @@ def build_service_app(
         await redis.aclose()
         await db.dispose()
 
-    app = FastAPI(title=title, version=version, lifespan=lifespan)
+    app = FastAPI(title=title, version=version, lifespan=lifespan, telemetry=FASTAPI_TELEMETRY)
     telemetry = instrument(app, settings)
     app.state.resources = Resources(
         settings=settings,
@@ -87,7 +85,6 @@ def build_service_app(
         redis=redis,
         cache=VersionedCache(redis, f"{settings.service_name}:", settings.cache_ttl_s),
         metrics=telemetry.metrics,
-        spans=telemetry.spans,
     )
 
     async def ping_redis() -> object:

@@ -23,6 +23,6 @@ class ServiceSettings(BaseServiceSettings):
 
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
     replica_database_url: str | None = None
-    db_pool_size: int = Field(default=10, ge=1)
+    db_pool_size: int = Field(default=20, ge=1)
     read_your_writes_wait_ms: int = Field(default=250, ge=0)
     cache_ttl_s: int = Field(default=300, ge=1)

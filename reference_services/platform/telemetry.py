@@ -6,15 +6,20 @@ import sys
 import time
 import uuid
 
+from fastapi.telemetry import TelemetryConfig
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pythonjsonlogger.json import JsonFormatter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# FastAPI's own OpenTelemetry support stays off: TelemetryMiddleware does this job, and the
+# native one checks the global providers (environment lookups) on every request.
+FASTAPI_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
@@ -134,21 +139,18 @@ class TelemetryMiddleware:
                 request_id_var.reset(token)
 
 
-def build_tracer(
-    service: str, otlp_endpoint: str | None
-) -> tuple[trace.Tracer, InMemorySpanExporter | None]:
-    provider = TracerProvider(resource=Resource.create({"service.name": service}))
-    memory: InMemorySpanExporter | None = None
-    if otlp_endpoint:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+def build_tracer(service: str, otlp_endpoint: str | None) -> trace.Tracer:
+    """Spans exported over OTLP when an endpoint is set. Without one nothing is recorded (no cost,
+    no memory), but trace context still flows: ids reach the logs and the next service."""
+    resource = Resource.create({"service.name": service})
+    if not otlp_endpoint:
+        return TracerProvider(resource=resource, sampler=ALWAYS_OFF).get_tracer(service)
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        provider.add_span_processor(
-            BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint.rstrip("/") + "/v1/traces"))
-        )
-    else:
-        memory = InMemorySpanExporter()
-        provider.add_span_processor(SimpleSpanProcessor(memory))
-    return provider.get_tracer(service), memory
+    provider = TracerProvider(resource=resource)
+    exporter = OTLPSpanExporter(endpoint=otlp_endpoint.rstrip("/") + "/v1/traces")
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    return provider.get_tracer(service)
 
 
 class _ContextFilter(logging.Filter):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -378,13 +377,3 @@ def test_bad_input_is_one_line_and_exit_2(arguments: list[str], message: str) ->
     assert result.exit_code == 2
     assert message in result.output
     assert len(result.output.strip().splitlines()) == 1
-
-
-@pytest.mark.slow
-@pytest.mark.perf
-def test_100k_orders_load_within_30_seconds(fresh_db: str) -> None:
-    began = time.monotonic()
-    report = seed.seed_orders(fresh_db, 100_000, seed=42, as_of=AS_OF)
-
-    assert report.orders == 100_000
-    assert time.monotonic() - began <= 30.0, f"took {report.elapsed_seconds:.1f} s"

@@ -266,3 +266,57 @@ def test_cli_stack_up_stops_the_stack_on_ctrl_c(state_dir: Path) -> None:
 def test_a_state_dir_postgres_cannot_enter_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(stack.StackConfigError, match="PREFLIGHT_STATE_DIR"):
         stack.start(state_dir=tmp_path / "stack", services=[])
+
+
+@pytest.mark.slow
+def test_a_killed_test_run_leaves_a_stack_the_next_run_sweeps_away() -> None:
+    scratch = reachable_scratch_dir()
+    runs = scratch / "runs"
+    suite = scratch / "suite"
+    suite.mkdir()
+    (suite / "conftest.py").write_text('pytest_plugins = ["preflight.pytest_plugin"]\n')
+    (suite / "test_blocks.py").write_text(
+        "import sys\n\ndef test_holds_the_stack(target):\n    sys.stdin.read()\n"
+    )
+    env = os.environ | {"PREFLIGHT_RUNS_DIR": str(runs), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    env.pop("PREFLIGHT_STATE_DIR", None)
+    victim = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-s",
+            "-p",
+            "no:cacheprovider",
+            "--run-id",
+            "victim",
+            "--rootdir",
+            str(suite),
+            "-c",
+            os.devnull,
+            str(suite),
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        run_dir = runs / "victim"
+        wait_for_ready_manifest(run_dir, victim)
+        records = recorded_processes(run_dir)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        assert [r for r in records if r.is_alive() and not r.name.startswith("service")]
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("PREFLIGHT_RUNS_DIR", str(runs))
+            assert stack.sweep_stale_runs() == ["victim"]
+
+        assert_nothing_left(records, run_dir)
+        assert not run_dir.exists()
+    finally:
+        victim.kill()
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -9,8 +9,8 @@ from datetime import date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, and_, bindparam, exists, func, select, tuple_
-from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
+from sqlalchemy import Row, and_, bindparam, exists, func, select, text, tuple_
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reference_services.mes.adapters.tables import order_operations, orders, products, work_centers
@@ -41,6 +41,26 @@ _OPERATIONS_JSON = (
 )
 
 _ORDER_COLUMNS = [*orders.c, _OPERATIONS_JSON]
+
+_INSERT_ORDER = text(
+    """
+    WITH new_order AS (
+        INSERT INTO orders (id, plant, order_ref, customer_ref, sku, quantity, due_date, priority,
+                            status, held_from, version, created_at, updated_at)
+        VALUES (:id, :plant, :order_ref, :customer_ref, :sku, :quantity, :due_date, :priority,
+                :status, NULL, :version, :created_at, :updated_at)
+        ON CONFLICT ON CONSTRAINT orders_plant_order_ref DO NOTHING
+        RETURNING id, plant
+    )
+    INSERT INTO order_operations (order_id, seq, plant, work_center, description,
+                                  planned_minutes, status)
+    SELECT new_order.id, op.seq, new_order.plant, op.work_center, op.description,
+           op.planned_minutes, op.status
+    FROM new_order, jsonb_to_recordset(CAST(:operations AS jsonb)) AS op(
+        seq int, work_center text, description text, planned_minutes int, status text)
+    RETURNING order_id
+    """
+)
 
 
 def _from_row(row: Row[Any]) -> ProductionOrder:
@@ -74,6 +94,19 @@ def _from_row(row: Row[Any]) -> ProductionOrder:
     )
 
 
+class ProductRoutings:
+    """Routings already read: products are never changed or removed, so a found one stays true."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self.capacity = capacity
+        self.routings: dict[tuple[str, str], list[dict[str, Any]]] = {}
+
+    def remember(self, plant: str, sku: str, routing: list[dict[str, Any]]) -> None:
+        if len(self.routings) >= self.capacity:
+            self.routings.pop(next(iter(self.routings)))
+        self.routings[(plant, sku)] = routing
+
+
 class OrderRepository:
     """Orders as aggregates, inside the unit of work's transaction. Remembers what it handed out."""
 
@@ -83,44 +116,38 @@ class OrderRepository:
         self._loaded_operations: dict[uuid.UUID, list[OperationStatus]] = {}
 
     async def add(self, order: ProductionOrder) -> bool:
-        """Insert a new order; False when (plant, order_ref) is taken."""
+        """Insert a new order and its operations (one statement); False when (plant, order_ref)
+        is taken. An operation on a work center the plant lacks raises IntegrityError."""
+        operations = [
+            {
+                "seq": op.seq,
+                "work_center": op.work_center,
+                "description": op.description,
+                "planned_minutes": op.planned_minutes,
+                "status": op.status.value,
+            }
+            for op in order.operations
+        ]
         inserted = await self.conn.execute(
-            insert(orders)
-            .values(
-                id=order.id,
-                plant=order.plant,
-                order_ref=order.order_ref,
-                customer_ref=order.customer_ref,
-                sku=order.sku,
-                quantity=order.quantity,
-                due_date=order.due_date,
-                priority=order.priority,
-                status=order.status.value,
-                held_from=None,
-                version=order.version,
-                created_at=order.created_at,
-                updated_at=order.updated_at,
-            )
-            .on_conflict_do_nothing(constraint="orders_plant_order_ref")
-            .returning(orders.c.id)
+            _INSERT_ORDER,
+            {
+                "id": order.id,
+                "plant": order.plant,
+                "order_ref": order.order_ref,
+                "customer_ref": order.customer_ref,
+                "sku": order.sku,
+                "quantity": order.quantity,
+                "due_date": order.due_date,
+                "priority": order.priority,
+                "status": order.status.value,
+                "version": order.version,
+                "created_at": order.created_at,
+                "updated_at": order.updated_at,
+                "operations": orjson.dumps(operations).decode(),
+            },
         )
         if inserted.first() is None:
             return False
-        await self.conn.execute(
-            order_operations.insert(),
-            [
-                {
-                    "order_id": order.id,
-                    "seq": op.seq,
-                    "plant": order.plant,
-                    "work_center": op.work_center,
-                    "description": op.description,
-                    "planned_minutes": op.planned_minutes,
-                    "status": op.status.value,
-                }
-                for op in order.operations
-            ],
-        )
         self.seen.append(order)
         return True
 
@@ -171,13 +198,22 @@ class OrderRepository:
             )
             self._loaded_operations[order.id] = [op.status for op in order.operations]
 
-    async def product_routing(self, plant: str, sku: str) -> list[dict[str, Any]] | None:
+    async def product_routing(
+        self, plant: str, sku: str, known: "ProductRoutings | None" = None
+    ) -> list[dict[str, Any]] | None:
+        if known is not None and (plant, sku) in known.routings:
+            return known.routings[(plant, sku)]
         row = (
             await self.conn.execute(
                 select(products.c.routing).where(products.c.plant == plant, products.c.sku == sku)
             )
         ).first()
-        return list(row.routing) if row is not None else None
+        if row is None:
+            return None
+        routing = list(row.routing)
+        if known is not None:
+            known.remember(plant, sku, routing)
+        return routing
 
     async def missing_work_centers(self, plant: str, codes: set[str]) -> set[str]:
         found = await self.conn.execute(

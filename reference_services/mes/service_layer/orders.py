@@ -5,10 +5,14 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
+from reference_services.mes.adapters.orders_repository import OrderRepository, ProductRoutings
 from reference_services.mes.domain.model import Action, OperationAction, ProductionOrder, new_order
 from reference_services.mes.service_layer.unit_of_work import UnitOfWork
 from reference_services.platform import idempotency
 from reference_services.platform.db import Database
+from reference_services.platform.outcome import Outcome
 from reference_services.platform.problems import Problem, not_found
 
 
@@ -31,6 +35,8 @@ class CreateOrder:
     operations: list[NewOperation] | None = None
 
 
+FOREIGN_KEY_VIOLATION = "23503"
+
 PlantScope = frozenset[str] | None
 """The plants a caller may see (from the gateway's X-Plant-Scope); None: every plant."""
 
@@ -38,12 +44,6 @@ PlantScope = frozenset[str] | None
 def check_plant(scope: PlantScope, plant: str, what: str) -> None:
     if scope is not None and plant not in scope:
         raise not_found(what)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    body: dict[str, Any]
-    commit_lsn: int
 
 
 def present(order: ProductionOrder) -> dict[str, Any]:
@@ -74,11 +74,39 @@ def present(order: ProductionOrder) -> dict[str, Any]:
 
 
 async def create_order(
-    db: Database, command: CreateOrder, claim: idempotency.Claim | None, scope: PlantScope = None
+    db: Database,
+    command: CreateOrder,
+    claim: idempotency.Claim | None,
+    scope: PlantScope = None,
+    routings: ProductRoutings | None = None,
 ) -> Outcome:
     check_plant(scope, command.plant, f"plant {command.plant}")
+    try:
+        return await _create_order(db, command, claim, routings)
+    except IntegrityError as exc:
+        if getattr(exc.orig, "sqlstate", None) != FOREIGN_KEY_VIOLATION:
+            raise
+    # Only operations given in the request can name a work center the plant does not have.
+    async with db.read(await db.current_lsn()) as read:
+        missing = await OrderRepository(read.conn).missing_work_centers(
+            command.plant, {op.work_center for op in command.operations or ()}
+        )
+    raise Problem(
+        422,
+        "unknown-work-center",
+        "Unknown work center",
+        f"plant {command.plant} has no work center {', '.join(sorted(missing))}",
+    )
+
+
+async def _create_order(
+    db: Database,
+    command: CreateOrder,
+    claim: idempotency.Claim | None,
+    routings: ProductRoutings | None,
+) -> Outcome:
     async with UnitOfWork(db) as uow:
-        routing = await uow.orders.product_routing(command.plant, command.sku)
+        routing = await uow.orders.product_routing(command.plant, command.sku, routings)
         if routing is None:
             raise Problem(
                 422,
@@ -101,14 +129,6 @@ async def create_order(
             priority=command.priority,
             operations=operations,
         )
-        missing = await uow.orders.missing_work_centers(order.plant, order.work_centers)
-        if missing:
-            raise Problem(
-                422,
-                "unknown-work-center",
-                "Unknown work center",
-                f"plant {order.plant} has no work center {', '.join(sorted(missing))}",
-            )
         if not await uow.orders.add(order):
             raise Problem(
                 409,

@@ -1,13 +1,12 @@
 """One transaction on the primary: the orders it changed and their outbox events commit together."""
 
-from types import TracebackType
-from typing import Self
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reference_services.mes.adapters.orders_repository import OrderRepository
 from reference_services.mes.adapters.tables import outbox
 from reference_services.mes.domain.model import ProductionOrder
 from reference_services.platform import outbox as outbox_rows
-from reference_services.platform.db import Database, Write
+from reference_services.platform import unit_of_work as platform_uow
 from reference_services.platform.outbox import OutboxEvent
 
 
@@ -34,36 +33,13 @@ def order_events(order: ProductionOrder) -> list[OutboxEvent]:
     ]
 
 
-class UnitOfWork:
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self.commit_lsn = 0
+class UnitOfWork(platform_uow.UnitOfWork):
+    """The orders it changed and their outbox events commit together."""
 
-    async def __aenter__(self) -> Self:
-        self._transaction = self.db.write()
-        self._write: Write = await self._transaction.__aenter__()
-        self.conn = self._write.conn
-        self.orders = OrderRepository(self.conn)
-        return self
+    def opened(self, conn: AsyncConnection) -> None:
+        self.orders = OrderRepository(conn)
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc is None:
-            try:
-                await self._publish_events()
-            except BaseException as publish_error:
-                await self._transaction.__aexit__(
-                    type(publish_error), publish_error, publish_error.__traceback__
-                )
-                raise
-        await self._transaction.__aexit__(exc_type, exc, tb)
-        self.commit_lsn = self._write.commit_lsn
-
-    async def _publish_events(self) -> None:
+    async def before_commit(self) -> None:
         events = [event for order in self.orders.seen for event in order_events(order)]
         await outbox_rows.append(self.conn, outbox, events)
         for order in self.orders.seen:

@@ -12,11 +12,21 @@ from reference_services.mes.adapters.orders_repository import (
     SORTS,
     InvalidCursor,
     OrderFilter,
+    ProductRoutings,
     list_orders,
     load_order,
 )
 from reference_services.mes.domain.model import Action, OperationAction, OrderStatus
-from reference_services.mes.entrypoints.deps import (
+from reference_services.mes.entrypoints.schemas import (
+    OrderCreate,
+    OrderPage,
+    OrderPublic,
+    OrderUpdate,
+    Problem,
+)
+from reference_services.mes.service_layer import orders as use_cases
+from reference_services.platform import idempotency
+from reference_services.platform.endpoints import (
     IdempotencyKey,
     MinLsn,
     Res,
@@ -27,19 +37,13 @@ from reference_services.mes.entrypoints.deps import (
     replayed,
     written,
 )
-from reference_services.mes.entrypoints.schemas import (
-    OrderCreate,
-    OrderPage,
-    OrderPublic,
-    OrderUpdate,
-    Problem,
-)
-from reference_services.mes.service_layer import orders as use_cases
-from reference_services.platform import idempotency
 from reference_services.platform.problems import Problem as ProblemError
 from reference_services.platform.problems import not_found
 
 router = APIRouter(prefix="/orders", tags=["orders"])
+
+ROUTINGS = ProductRoutings()
+"""Routings this process has read; products never change, so it is shared by every request."""
 
 PROBLEMS = {
     code: {"model": Problem, "content": {"application/problem+json": {}}}
@@ -96,7 +100,7 @@ async def create_order(
         idempotency_key,
         "POST /orders",
         fingerprint,
-        lambda claim: use_cases.create_order(res.db, command, claim, scope),
+        lambda claim: use_cases.create_order(res.db, command, claim, scope, ROUTINGS),
     )
     if isinstance(outcome, idempotency.StoredResponse):
         return await replayed(res, outcome)

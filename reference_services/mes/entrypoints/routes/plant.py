@@ -10,14 +10,6 @@ from sqlalchemy.exc import IntegrityError
 from starlette.responses import Response
 
 from reference_services.mes.adapters.tables import operators, work_centers
-from reference_services.mes.entrypoints.deps import (
-    MinLsn,
-    Res,
-    Scope,
-    json_response,
-    parse_id,
-    written,
-)
 from reference_services.mes.entrypoints.schemas import (
     OperatorCreate,
     OperatorPublic,
@@ -27,7 +19,16 @@ from reference_services.mes.entrypoints.schemas import (
     WorkCenterList,
     WorkCenterPublic,
 )
-from reference_services.mes.service_layer.orders import Outcome, check_plant
+from reference_services.mes.service_layer.orders import check_plant
+from reference_services.platform.endpoints import (
+    MinLsn,
+    Res,
+    Scope,
+    json_response,
+    parse_id,
+    written,
+)
+from reference_services.platform.outcome import Outcome
 from reference_services.platform.problems import Problem as ProblemError
 from reference_services.platform.problems import not_found
 

@@ -8,7 +8,6 @@ from sqlalchemy.dialects.postgresql import insert
 from starlette.responses import Response
 
 from reference_services.mes.adapters.tables import products, work_centers
-from reference_services.mes.entrypoints.deps import MinLsn, Res, Scope, json_response, written
 from reference_services.mes.entrypoints.schemas import (
     PlantCode,
     Problem,
@@ -16,7 +15,9 @@ from reference_services.mes.entrypoints.schemas import (
     ProductList,
     ProductPublic,
 )
-from reference_services.mes.service_layer.orders import Outcome, check_plant
+from reference_services.mes.service_layer.orders import check_plant
+from reference_services.platform.endpoints import MinLsn, Res, Scope, json_response, written
+from reference_services.platform.outcome import Outcome
 from reference_services.platform.problems import Problem as ProblemError
 from reference_services.platform.problems import not_found
 

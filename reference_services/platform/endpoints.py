@@ -1,4 +1,5 @@
-"""Request-level plumbing of the MES API: consistency headers, idempotent writes, JSON responses."""
+"""Request plumbing the services' endpoints share: read-your-writes and plant-scope headers,
+idempotent writes, JSON responses carrying the commit LSN."""
 
 import asyncio
 import uuid
@@ -9,9 +10,9 @@ import orjson
 from fastapi import Depends, Header
 from starlette.responses import Response
 
-from reference_services.mes.service_layer.orders import Outcome
 from reference_services.platform import idempotency
 from reference_services.platform.db import format_lsn, parse_lsn
+from reference_services.platform.outcome import Outcome
 from reference_services.platform.problems import Problem, not_found
 from reference_services.platform.service_app import Resources, resources
 
@@ -20,7 +21,7 @@ COMMIT_LSN = "X-Commit-LSN"
 Res = Annotated[Resources, Depends(resources)]
 
 
-def min_lsn(
+async def min_lsn(
     x_min_lsn: Annotated[
         str | None, Header(description="Read at least this commit (from X-Commit-LSN)")
     ] = None,
@@ -41,7 +42,7 @@ def min_lsn(
 MinLsn = Annotated[int | None, Depends(min_lsn)]
 
 
-def plant_scope(
+async def plant_scope(
     x_plant_scope: Annotated[
         str | None,
         Header(description="Plants the caller may see, comma-separated or *; set by the gateway"),

@@ -1,0 +1,1 @@
+"""The API gateway: the single entry of CRM->MES and external clients under /api/v1."""

@@ -1,0 +1,159 @@
+"""Who may call the public API: bearer tokens, roles, and the plants a token sees."""
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+
+import jwt
+import pytest
+
+from fixtures.mes import MesFactory, Plant
+from preflight.clients.gateway import GatewayCallers
+from preflight.expect import expect_problem, expect_status
+from preflight.targets import Target
+from preflight.tokens import signing_key
+from reference_services.platform.auth import issue_token
+
+ORDER_ID = "0b0f6c1e-5d37-4a43-9b8d-2a4c1f0e9d11"
+
+
+@pytest.fixture
+def callers(target: Target, run_id: str) -> Iterator[GatewayCallers]:
+    if "gateway" not in target.services:
+        pytest.skip("the target has no gateway")
+    if not target.signing_key:
+        pytest.skip("the target gives no signing key ([auth] signing_key) to mint tokens with")
+    with GatewayCallers(target, run_id=run_id) as made:
+        yield made
+
+
+def unsigned(claims: dict[str, object]) -> str:
+    def part(data: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
+
+
+def bad_tokens(key: str) -> dict[str, str]:
+    now = int(time.time())
+    claims = {"iss": "preflight", "aud": "plant-api", "sub": "mallory", "roles": ["admin"]}
+    claims |= {"plants": ["*"], "iat": now, "exp": now + 600}
+    return {
+        "expired": issue_token(key, subject="late", roles=["admin"], plants=["*"], now=now - 7200),
+        "forged": issue_token("not-the-key-" * 4, subject="mallory", roles=["admin"], plants=["*"]),
+        "alg none": unsigned(claims),
+        "other audience": jwt.encode(claims | {"aud": "billing"}, key, algorithm="HS256"),
+        "unknown kid": jwt.encode(claims, key, algorithm="HS256", headers={"kid": "rotated"}),
+        "malformed": "not-a-jwt",
+        "truncated": issue_token(key, subject="x", roles=["admin"], plants=["*"])[:-10],
+    }
+
+
+def test_a_request_without_a_token_is_challenged(callers: GatewayCallers) -> None:
+    response = callers.with_token(None).list_orders()
+
+    problem = expect_problem(response, 401, "unauthorized")
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert problem["instance"] == "/api/v1/orders"
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "expired",
+        "forged",
+        "alg none",
+        "other audience",
+        "unknown kid",
+        "malformed",
+        "truncated",
+    ],
+)
+def test_a_bad_token_is_unauthorized(callers: GatewayCallers, kind: str) -> None:
+    token = bad_tokens(signing_key(callers.target))[kind]
+
+    response = callers.with_token(token).get_order(ORDER_ID)
+
+    expect_problem(response, 401, "unauthorized")
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+
+
+@pytest.mark.parametrize("authorization", ["Basic YWRtaW46YWRtaW4=", "Bearer", "Token abc.def.ghi"])
+def test_credentials_without_a_bearer_token_are_unauthorized(
+    callers: GatewayCallers, authorization: str
+) -> None:
+    client = callers.with_token(None)
+
+    response = client.http.get("/orders", headers={"Authorization": authorization})
+
+    expect_problem(response, 401, "unauthorized")
+
+
+@pytest.mark.parametrize(
+    ("role", "method", "path"),
+    [
+        ("operator", "POST", "/orders"),
+        ("operator", "POST", f"/orders/{ORDER_ID}/release"),
+        ("operator", "POST", "/work-centers"),
+        ("crm-integration", "PATCH", f"/orders/{ORDER_ID}"),
+        ("crm-integration", "POST", f"/orders/{ORDER_ID}/cancel"),
+        ("planner", "POST", "/customers"),
+        ("planner", "DELETE", f"/orders/{ORDER_ID}"),
+    ],
+)
+def test_a_role_may_not_call_what_its_policy_does_not_grant(
+    callers: GatewayCallers, role: str, method: str, path: str
+) -> None:
+    response = callers(role).http.request(method, path, json={})
+
+    problem = expect_problem(response, 403, "forbidden")
+    assert role in problem["detail"]
+
+
+def test_a_token_that_grants_no_plant_is_forbidden(callers: GatewayCallers) -> None:
+    key = signing_key(callers.target)
+    token = issue_token(key, subject="nobody", roles=["planner"], plants=[])
+
+    expect_problem(callers.with_token(token).list_orders(), 403, "forbidden")
+
+
+def test_a_path_no_route_serves_is_not_found(callers: GatewayCallers) -> None:
+    admin = callers("admin")
+
+    expect_problem(admin.http.get("/invoices"), 404, "not-found")
+    expect_problem(admin.http.get("/orders/%2E%2E/work-centers"), 404, "not-found")
+    expect_problem(admin.http.get("/orders/"), 404, "not-found")
+
+
+def test_another_plants_order_is_not_found_and_not_listed(
+    callers: GatewayCallers, mes_factory: MesFactory, plant: Plant
+) -> None:
+    order = mes_factory.create_order(plant)
+    insider = callers("planner", plant.code)
+    outsider = callers("planner", mes_factory.build_plant_code())
+
+    assert expect_status(insider.get_order(order["id"]), 200)["id"] == order["id"]
+    expect_problem(outsider.get_order(order["id"]), 404, "not-found")
+    expect_problem(outsider.transition(order["id"], "release"), 404, "not-found")
+    assert list(outsider.iter_orders(plant=plant.code)) == []
+    assert [o["id"] for o in insider.iter_orders(plant=plant.code)] == [order["id"]]
+
+
+def test_a_client_cannot_widen_its_plant_scope_with_the_header(
+    callers: GatewayCallers, mes_factory: MesFactory, plant: Plant
+) -> None:
+    order = mes_factory.create_order(plant)
+    outsider = callers("operator", mes_factory.build_plant_code())
+
+    response = outsider.get_order(order["id"], headers={"X-Plant-Scope": "*"})
+
+    expect_problem(response, 404, "not-found")
+
+
+def test_an_all_plants_token_sees_every_plant(
+    callers: GatewayCallers, mes_factory: MesFactory, plant: Plant
+) -> None:
+    order = mes_factory.create_order(plant)
+
+    assert expect_status(callers("admin").get_order(order["id"]), 200)["plant"] == plant.code
