@@ -171,6 +171,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+def service_url(target: Target, service: str) -> str:
+    """The service's base URL; a test of a service the target does not expose is skipped."""
+    if service not in target.services:
+        pytest.skip(f"the target {target.name!r} exposes no {service} service")
+    return target.url(service)
+
+
 @pytest.fixture(autouse=True)
 def _services_stay_up(request: pytest.FixtureRequest) -> Iterator[None]:
     """On a stack Preflight runs, a destructive test (which stops services) runs alone: it waits
@@ -206,13 +213,13 @@ def target(pytestconfig: pytest.Config) -> Target:
 
 @pytest.fixture
 def mes(target: Target, run_id: str) -> Iterator[MesClient]:
-    with MesClient(target.url("mes"), headers=target.headers, run_id=run_id) as client:
+    with MesClient(service_url(target, "mes"), headers=target.headers, run_id=run_id) as client:
         yield client
 
 
 @pytest.fixture
 def crm(target: Target, run_id: str) -> Iterator[CrmClient]:
-    with CrmClient(target.url("crm"), headers=target.headers, run_id=run_id) as client:
+    with CrmClient(service_url(target, "crm"), headers=target.headers, run_id=run_id) as client:
         yield client
 
 
