@@ -1,6 +1,10 @@
+from collections.abc import Iterator
+
 import pytest
 
 from fixtures.mes import MesFactory, Plant
+from preflight.clients.gateway import GatewayCallers
+from preflight.targets import Target
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -12,3 +16,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def plant(mes_factory: MesFactory) -> Plant:
     """A plant of this test's own, with three work centers."""
     return mes_factory.create_plant()
+
+
+@pytest.fixture
+def callers(target: Target, run_id: str) -> Iterator[GatewayCallers]:
+    """Gateway clients of any role, each with a token of its own (so its own rate-limit bucket)."""
+    if "gateway" not in target.services:
+        pytest.skip("the target has no gateway")
+    if not target.signing_key:
+        pytest.skip("the target gives no signing key ([auth] signing_key) to mint tokens with")
+    with GatewayCallers(target, run_id=run_id) as made:
+        yield made

@@ -3,7 +3,6 @@
 import base64
 import json
 import time
-from collections.abc import Iterator
 
 import jwt
 import pytest
@@ -11,21 +10,10 @@ import pytest
 from fixtures.mes import MesFactory, Plant
 from preflight.clients.gateway import GatewayCallers
 from preflight.expect import expect_problem, expect_status
-from preflight.targets import Target
 from preflight.tokens import signing_key
 from reference_services.platform.auth import issue_token
 
 ORDER_ID = "0b0f6c1e-5d37-4a43-9b8d-2a4c1f0e9d11"
-
-
-@pytest.fixture
-def callers(target: Target, run_id: str) -> Iterator[GatewayCallers]:
-    if "gateway" not in target.services:
-        pytest.skip("the target has no gateway")
-    if not target.signing_key:
-        pytest.skip("the target gives no signing key ([auth] signing_key) to mint tokens with")
-    with GatewayCallers(target, run_id=run_id) as made:
-        yield made
 
 
 def unsigned(claims: dict[str, object]) -> str:

@@ -10,19 +10,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from fixtures.mes import MesFactory, Plant
 from preflight.clients.gateway import GatewayCallers, GatewayClient
 from preflight.expect import expect_problem, expect_status
-from preflight.targets import Target
 
 MAX_BODY_BYTES = 1024 * 1024
-
-
-@pytest.fixture
-def callers(target: Target, run_id: str) -> Iterator[GatewayCallers]:
-    if "gateway" not in target.services:
-        pytest.skip("the target has no gateway")
-    if not target.signing_key:
-        pytest.skip("the target gives no signing key ([auth] signing_key) to mint tokens with")
-    with GatewayCallers(target, run_id=run_id) as made:
-        yield made
 
 
 @pytest.fixture

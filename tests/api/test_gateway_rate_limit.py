@@ -2,7 +2,6 @@
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from redis.asyncio import Redis
@@ -14,16 +13,6 @@ from preflight.targets import Target
 from reference_services.gateway.adapters.rate_limiter import RateLimiter
 from reference_services.gateway.domain.token_bucket import Bucket, take
 from reference_services.platform.auth import RateLimit
-
-
-@pytest.fixture
-def callers(target: Target, run_id: str) -> Iterator[GatewayCallers]:
-    if "gateway" not in target.services:
-        pytest.skip("the target has no gateway")
-    if not target.signing_key:
-        pytest.skip("the target gives no signing key ([auth] signing_key) to mint tokens with")
-    with GatewayCallers(target, run_id=run_id) as made:
-        yield made
 
 
 def test_a_caller_over_its_burst_is_told_when_to_come_back(
