@@ -8,6 +8,7 @@ import httpx
 import pytest
 import uvloop
 
+from preflight.waits import wait_until_async
 from reference_services.gateway.adapters.transport import KeepAliveTransport, Timeouts
 
 OK = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok"
@@ -122,7 +123,13 @@ def test_failures_raise_the_httpx_exceptions() -> None:
 def test_a_full_pool_makes_the_next_request_wait_then_time_out() -> None:
     async def scenario(server: Server, transport: KeepAliveTransport) -> None:
         slow = [asyncio.create_task(transport.exchange("GET", b"/slow", [])) for _ in range(2)]
-        await asyncio.sleep(0.05)
+
+        async def both_in_flight() -> bool:
+            return len(server.requests) == 2
+
+        await wait_until_async(
+            both_in_flight, timeout=5, description="both slow requests to arrive"
+        )
         with pytest.raises(httpx.PoolTimeout):
             await transport.exchange("GET", b"/waits", [])
         for task in slow:
