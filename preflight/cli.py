@@ -232,3 +232,7 @@ app.command("seed")(seed_command)
 from preflight.tokens import token_command  # noqa: E402  (tokens owns its command; registered here)
 
 app.command("token")(token_command)
+
+from preflight.contract_diff import contract_app  # noqa: E402  (contract owns its sub-app)
+
+app.add_typer(contract_app, name="contract")
