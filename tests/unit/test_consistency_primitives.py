@@ -6,12 +6,9 @@ from datetime import UTC, date, datetime
 import pytest
 
 from preflight.clients.session import lsn_value
-from reference_services.mes.adapters.orders_repository import (
-    InvalidCursor,
-    decode_cursor,
-    encode_cursor,
-)
+from reference_services.mes.adapters.orders_repository import decode_cursor
 from reference_services.platform.db import format_lsn, parse_lsn
+from reference_services.platform.keyset import InvalidCursor, encode_cursor
 
 
 @pytest.mark.parametrize("text", ["0/0", "0/16B3748", "1/0", "FF/FFFFFFFF", "16/B374D848"])
@@ -53,3 +50,9 @@ def test_a_cursor_cannot_be_used_with_another_sort() -> None:
 def test_malformed_cursors_are_refused(cursor: str) -> None:
     with pytest.raises(InvalidCursor):
         decode_cursor(cursor, "created_at")
+
+
+def test_a_cursor_with_a_time_without_zone_is_refused() -> None:
+    naive = encode_cursor("created_at", datetime(2026, 11, 25, 1, 2, 3), uuid.uuid4())
+    with pytest.raises(InvalidCursor, match="malformed"):
+        decode_cursor(naive, "created_at")

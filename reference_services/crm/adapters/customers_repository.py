@@ -3,14 +3,15 @@
 import uuid
 from collections.abc import Set
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from reference_services.crm.adapters.keyset import decode_cursor, encode_cursor
 from reference_services.crm.adapters.tables import customers
 from reference_services.crm.domain.model import Contact, Customer
+from reference_services.platform.keyset import decode_cursor, encode_cursor
 
 
 def _from_row(row: Row[Any]) -> Customer:
@@ -73,10 +74,13 @@ async def list_customers(
         query = query.where(customers.c.plant.in_(sorted(plants)))
     if cursor:
         query = query.where(
-            tuple_(customers.c.created_at, customers.c.id) > tuple_(*decode_cursor(cursor))
+            tuple_(customers.c.created_at, customers.c.id)
+            > tuple_(*decode_cursor(cursor, "created_at", datetime))
         )
     query = query.order_by(customers.c.created_at, customers.c.id).limit(limit + 1)
     rows = (await conn.execute(query)).all()
     items = [_from_row(row) for row in rows[:limit]]
     last = items[-1] if len(rows) > limit else None
-    return CustomerPage(items, encode_cursor(last.created_at, last.id) if last else None)
+    return CustomerPage(
+        items, encode_cursor("created_at", last.created_at, last.id) if last else None
+    )

@@ -11,9 +11,9 @@ from sqlalchemy import Row, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from reference_services.crm.adapters.keyset import decode_cursor, encode_cursor
 from reference_services.crm.adapters.tables import AWAITING_PROGRESS, mes_feed, sales_orders
 from reference_services.crm.domain.model import MesStatus, SalesOrder, SalesOrderStatus
+from reference_services.platform.keyset import decode_cursor, encode_cursor
 
 ORDERS_FEED = "mes-orders"
 
@@ -214,10 +214,13 @@ async def list_sales_orders(
         query = query.where(sales_orders.c.plant.in_(sorted(where.plants)))
     if cursor:
         query = query.where(
-            tuple_(sales_orders.c.created_at, sales_orders.c.id) > tuple_(*decode_cursor(cursor))
+            tuple_(sales_orders.c.created_at, sales_orders.c.id)
+            > tuple_(*decode_cursor(cursor, "created_at", datetime))
         )
     query = query.order_by(sales_orders.c.created_at, sales_orders.c.id).limit(limit + 1)
     rows = (await conn.execute(query)).all()
     items = [_from_row(row) for row in rows[:limit]]
     last = items[-1] if len(rows) > limit else None
-    return SalesOrderPage(items, encode_cursor(last.created_at, last.id) if last else None)
+    return SalesOrderPage(
+        items, encode_cursor("created_at", last.created_at, last.id) if last else None
+    )

@@ -1,7 +1,5 @@
 """Loading and saving production orders, and the read queries of the order API."""
 
-import base64
-import binascii
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +18,8 @@ from reference_services.mes.domain.model import (
     OrderStatus,
     ProductionOrder,
 )
+from reference_services.platform import keyset
+from reference_services.platform.keyset import encode_cursor
 
 _OPERATION_JSON = func.json_build_object(
     "seq",
@@ -239,11 +239,12 @@ SORTS = {
     "updated_at": (orders.c.updated_at, False),
     "-updated_at": (orders.c.updated_at, True),
 }
-_TIMESTAMP_SORTS = ("created_at", "updated_at")
-
-
-class InvalidCursor(ValueError):
-    pass
+_SORT_KINDS: dict[str, type[datetime] | type[date] | type[int]] = {
+    "created_at": datetime,
+    "updated_at": datetime,
+    "due_date": date,
+    "priority": int,
+}
 
 
 @dataclass(frozen=True)
@@ -262,30 +263,8 @@ class Page:
     next_cursor: str | None
 
 
-def encode_cursor(sort: str, value: Any, order_id: uuid.UUID) -> str:
-    if isinstance(value, datetime | date):
-        value = value.isoformat()
-    raw = orjson.dumps({"s": sort, "v": value, "id": str(order_id)})
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
 def decode_cursor(cursor: str, sort: str) -> tuple[Any, uuid.UUID]:
-    try:
-        data = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(data, dict) or data.get("s") != sort:
-            raise InvalidCursor("the cursor belongs to another sort order")
-        value: Any = data["v"]
-        if sort.lstrip("-") in _TIMESTAMP_SORTS:
-            value = datetime.fromisoformat(value)
-        elif sort.lstrip("-") == "due_date":
-            value = date.fromisoformat(value)
-        elif not isinstance(value, int):
-            raise InvalidCursor("malformed cursor")
-        return value, uuid.UUID(data["id"])
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-        if isinstance(exc, InvalidCursor):
-            raise
-        raise InvalidCursor("malformed cursor") from exc
+    return keyset.decode_cursor(cursor, sort, _SORT_KINDS[sort.lstrip("-")])
 
 
 async def list_orders(

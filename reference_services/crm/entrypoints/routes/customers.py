@@ -6,7 +6,6 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from reference_services.crm.adapters.customers_repository import list_customers, load_customer
-from reference_services.crm.adapters.keyset import InvalidCursor
 from reference_services.crm.domain.model import Contact
 from reference_services.crm.entrypoints.schemas import (
     CustomerCreate,
@@ -28,6 +27,7 @@ from reference_services.platform.endpoints import (
     replayed,
     written,
 )
+from reference_services.platform.keyset import InvalidCursor
 from reference_services.platform.problems import Problem as ProblemError
 from reference_services.platform.problems import not_found
 

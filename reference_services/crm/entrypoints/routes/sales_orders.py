@@ -6,7 +6,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from reference_services.crm.adapters.keyset import InvalidCursor
 from reference_services.crm.adapters.sales_orders_repository import (
     SalesOrderFilter,
     list_sales_orders,
@@ -33,6 +32,7 @@ from reference_services.platform.endpoints import (
     replayed,
     written,
 )
+from reference_services.platform.keyset import InvalidCursor
 from reference_services.platform.problems import Problem as ProblemError
 from reference_services.platform.problems import not_found
 

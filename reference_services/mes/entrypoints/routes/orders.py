@@ -10,7 +10,6 @@ from starlette.responses import Response
 
 from reference_services.mes.adapters.orders_repository import (
     SORTS,
-    InvalidCursor,
     OrderFilter,
     ProductRoutings,
     list_orders,
@@ -37,6 +36,7 @@ from reference_services.platform.endpoints import (
     replayed,
     written,
 )
+from reference_services.platform.keyset import InvalidCursor
 from reference_services.platform.problems import Problem as ProblemError
 from reference_services.platform.problems import not_found
 
