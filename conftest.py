@@ -1,1 +1,1 @@
-pytest_plugins = ["preflight.pytest_plugin"]
+pytest_plugins = ["preflight.pytest_plugin", "fixtures.reporting", "fixtures.notification"]

@@ -216,8 +216,9 @@ def stack_json(info: stack.StackInfo) -> dict[str, object]:
 def databases(info: stack.StackInfo) -> dict[str, dict[str, str]]:
     found: dict[str, dict[str, str]] = {}
     for name in info.services:
-        database = spec(name).database
-        if database is not None:
+        service = spec(name)
+        database = service.database
+        if database is not None and service.migrates:  # a worker on another's database
             found[name] = {
                 "primary": info.database_dsn(database),
                 "replica": info.database_dsn(database, replica=True),

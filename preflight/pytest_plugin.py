@@ -17,7 +17,7 @@ from faker import Faker
 
 from fixtures.cleanup import CleanupRegistry
 from fixtures.crm import CrmFactory
-from fixtures.mes import MesFactory
+from fixtures.mes import MesFactory, Plant
 from fixtures.seeding import faker_for
 from preflight.clients.crm import CrmClient
 from preflight.clients.mes import MesClient
@@ -244,6 +244,12 @@ def mes_factory(
     mes: MesClient, fake: Faker, run_id: str, cleanup: CleanupRegistry | None
 ) -> MesFactory:
     return MesFactory(mes, fake, run_id, cleanup)
+
+
+@pytest.fixture
+def plant(mes_factory: MesFactory) -> Plant:
+    """A plant of this test's own, with three work centers."""
+    return mes_factory.create_plant()
 
 
 @pytest.fixture

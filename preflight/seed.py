@@ -579,6 +579,7 @@ class SyntheticPlants:
                 {
                     "order_id": order_id,
                     "order_ref": order_ref,
+                    "customer_ref": customer,
                     "plant": plant,
                     "sku": product.sku,
                     "quantity": quantity,
@@ -587,6 +588,7 @@ class SyntheticPlants:
                     "status": "planned",
                     "previous_status": None,
                     "version": 1,
+                    "created_at": created,
                 }
             ).decode()
             published = _timestamp_text(created_us + 20_000 + int(r() * 1_500_000))

@@ -120,6 +120,7 @@ class Manifest(BaseModel):
     postgres_replica: str = ""
     redis_url: str = ""
     jwt_secret: str = Field(default_factory=lambda: secrets.token_urlsafe(32))
+    webhook_secret: str = Field(default_factory=lambda: secrets.token_urlsafe(32))
     state_dir: str = ""
 
     def info(self) -> StackInfo:
@@ -286,16 +287,21 @@ def stop(*, state_dir: Path | None = None) -> None:
     _stop(StatePaths(_resolve(state_dir)), run_id=None)
 
 
-def stop_service(name: str, *, state_dir: Path | None = None) -> None:
+def stop_service(name: str, *, state_dir: Path | None = None, kill: bool = False) -> None:
     """Stop one service of the running stack (to test how the others cope) until start_service.
 
-    The service leaves the manifest's processes meanwhile, so the stack still counts as live.
+    With kill, the process gets SIGKILL at once (a crash: no shutdown code runs). The service
+    leaves the manifest's processes meanwhile, so the stack still counts as live.
     """
     paths = StatePaths(_resolve(state_dir))
     with _locked(paths):
         manifest = _ready_manifest(paths)
         records = [r for r in manifest.processes if r.name == f"service:{name}"]
-        plan = [(process, _stop_signals(r)) for r in records if (process := r.find()) is not None]
+        plan = [
+            (process, (signal.SIGKILL,) if kill else _stop_signals(r))
+            for r in records
+            if (process := r.find()) is not None
+        ]
         survivors = processes.end_processes(plan, grace=STOP_GRACE)
         if survivors:
             raise StackError(f"could not stop service {name} (pid {survivors[0].pid})")
@@ -328,6 +334,27 @@ def start_service(
             child=child,
             log=name,
         )
+
+
+def restart_redis(*, state_dir: Path | None = None, timeout: float = READY_TIMEOUT) -> None:
+    """Stop the stack's Redis (SIGTERM: it finishes its append-only log) and start it again on
+    the same port and data directory; returns once it answers."""
+    paths = StatePaths(_resolve(state_dir))
+    with _locked(paths):
+        manifest = _ready_manifest(paths)
+        records = [r for r in manifest.processes if r.name == "redis"]
+        port = manifest.ports.get("redis")
+        if not records or port is None:
+            raise StackConfigError(f"the stack in {paths.root} runs no Redis of its own")
+        plan = [(process, _stop_signals(r)) for r in records if (process := r.find()) is not None]
+        survivors = processes.end_processes(plan, grace=STOP_GRACE)
+        if survivors:
+            raise StackError(f"could not stop Redis (pid {survivors[0].pid})")
+        manifest.processes = [r for r in manifest.processes if r not in records]
+        launch = _Launch(paths, keep=True, timeout=timeout, report=_log_progress)
+        launch.manifest = manifest
+        url, child = launch.start_redis(port)
+        launch.wait_for("Redis", lambda: redis_answers(url), child=child, log="redis")
 
 
 @contextmanager
@@ -516,10 +543,13 @@ class _Launch:
         self.report("starting Redis")
         server = _binary("redis-server", os.environ.get("PREFLIGHT_REDIS_SERVER"))
         self.paths.redis.mkdir(exist_ok=True)
-        self.manifest.data_dirs.append(str(self.paths.redis))
+        if str(self.paths.redis) not in self.manifest.data_dirs:
+            self.manifest.data_dirs.append(str(self.paths.redis))
         argv = [
             server,
-            *("--port", str(port), "--bind", LOOPBACK, "--save", "", "--appendonly", "no"),
+            *("--port", str(port), "--bind", LOOPBACK, "--save", ""),
+            # The append-only log keeps the event streams across a Redis restart.
+            *("--appendonly", "yes", "--appendfsync", "everysec"),
             *("--daemonize", "no", "--pidfile", str(self.paths.redis / "redis.pid")),
             *("--dir", str(self.paths.redis)),
         ]
@@ -584,7 +614,7 @@ class _Launch:
         self.create_databases(primary, selected)
 
     def create_databases(self, primary: str, selected: Sequence[ServiceSpec]) -> None:
-        databases = [s for s in selected if s.database is not None]
+        databases = [s for s in selected if s.database is not None and s.migrates]
         if not databases:
             return
         self.report("creating and migrating the service databases")
@@ -646,6 +676,7 @@ class _Launch:
             f"{prefix}REDIS_URL": self.manifest.redis_url,
             f"{prefix}RUN_ID": self.run_id,
             f"{prefix}JWT_SECRET": self.manifest.jwt_secret,
+            f"{prefix}WEBHOOK_SECRET": self.manifest.webhook_secret,
         }
         if service.service_roles:
             env[f"{prefix}SERVICE_TOKEN"] = issue_token(
@@ -663,7 +694,7 @@ class _Launch:
             )
         for name, url in urls.items():
             if name != service.name:
-                env[f"{prefix}{name.upper()}_URL"] = url
+                env[f"{prefix}{name.upper().replace('-', '_')}_URL"] = url
         return env
 
     @property

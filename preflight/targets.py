@@ -218,7 +218,7 @@ def from_stack(info: "StackInfo") -> Target:
             info.database_dsn(service.database), info.database_dsn(service.database, replica=True)
         )
         for service in SERVICES
-        if service.database and service.name in info.services
+        if service.database and service.migrates and service.name in info.services
     }
     return Target(
         name="embedded",

@@ -1,8 +1,10 @@
 """The reference services the embedded stack runs, and how each is started.
 
 Each service gets <PREFIX>DATABASE_URL / REPLICA_DATABASE_URL (if it has a database), REDIS_URL,
-RUN_ID, JWT_SECRET, <PREFIX><OTHER>_URL for every other service, and, with service_roles, a
-SERVICE_TOKEN carrying those roles for calls through the gateway.
+RUN_ID, JWT_SECRET, WEBHOOK_SECRET (signs the notification service's callbacks to the CRM),
+<PREFIX><OTHER>_URL for every other service (dashes as underscores) and, with service_roles, a
+SERVICE_TOKEN carrying those roles for calls through the gateway. A service that works on
+another's database (the MES outbox relay) sets `migrates=False`: the owner migrates it.
 """
 
 from dataclasses import dataclass
@@ -15,6 +17,9 @@ class ServiceSpec:
     database: str | None
     env_prefix: str
     service_roles: tuple[str, ...] = ()
+    migrates: bool = True
+    api: bool = True
+    """False for a worker with only /health and /metrics: it has no OpenAPI document."""
 
 
 SERVICES: tuple[ServiceSpec, ...] = (
@@ -23,6 +28,14 @@ SERVICES: tuple[ServiceSpec, ...] = (
         app="reference_services.mes.entrypoints.app:app_factory",
         database="mes",
         env_prefix="MES_",
+    ),
+    ServiceSpec(
+        name="mes-relay",
+        app="reference_services.mes.entrypoints.relay:app_factory",
+        database="mes",
+        env_prefix="MES_",
+        migrates=False,
+        api=False,
     ),
     ServiceSpec(
         name="gateway",
@@ -38,6 +51,10 @@ SERVICES: tuple[ServiceSpec, ...] = (
         service_roles=("crm-integration",),
     ),
 )
+
+
+def with_api() -> tuple[ServiceSpec, ...]:
+    return tuple(service for service in SERVICES if service.api)
 
 
 def spec(name: str) -> ServiceSpec:

@@ -1,4 +1,11 @@
-"""Transactional outbox: events are rows written in the same transaction as the change."""
+"""Transactional outbox: events are rows written in the same transaction as the change.
+
+Outbox ids follow commit order: a writer takes a transaction-level advisory lock before it
+inserts its rows and keeps it until its commit, so a row with a higher id can only be inserted
+after every lower id has committed (or rolled back). The relay
+(`reference_services.platform.outbox_relay`) publishes rows in id order, which is commit order.
+The lock is held only from the outbox insert, the last statement of a write, to the commit.
+"""
 
 import uuid
 from dataclasses import dataclass, field
@@ -49,9 +56,15 @@ class OutboxEvent:
     occurred_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
+APPEND_LOCK = 0x6F7574626F78  # "outbox": serializes outbox inserts up to their commit
+ORDERED_APPEND = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=APPEND_LOCK)
+
+
 async def append(conn: AsyncConnection, outbox: Table, events: list[OutboxEvent]) -> None:
+    """Add events to the transaction on `conn`; call it last, just before the commit."""
     if not events:
         return
+    await conn.execute(ORDERED_APPEND)
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     await conn.execute(

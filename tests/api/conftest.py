@@ -1,21 +1,18 @@
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from fixtures.mes import MesFactory, Plant
 from preflight.clients.gateway import GatewayCallers
 from preflight.targets import Target
 
+SUITE = Path(__file__).parent
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        item.add_marker(pytest.mark.api)
-
-
-@pytest.fixture
-def plant(mes_factory: MesFactory) -> Plant:
-    """A plant of this test's own, with three work centers."""
-    return mes_factory.create_plant()
+    for item in items:  # the hook sees every test of the session: mark only this suite's
+        if item.path.is_relative_to(SUITE):
+            item.add_marker(pytest.mark.api)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from preflight import seed, stack
 from preflight.cli import app
 from reference_services.mes.domain.model import Action, new_order
 from reference_services.mes.domain.model import ProductionOrder as Order
+from reference_services.platform.events import Envelope, validation_errors
 from reference_services.platform.migrations import upgrade
 
 AS_OF = date(2025, 3, 14)
@@ -184,9 +185,10 @@ def test_seeded_orders_are_what_the_mes_domain_would_produce(fresh_db: str) -> N
             " WHERE op.plant <> o.plant"
         ).fetchone()
         events = connection.execute(
-            "SELECT o.id::text, o.order_ref, o.plant, o.sku, o.quantity, o.priority, o.due_date,"
-            " o.created_at, e.event_type, e.aggregate_type, e.payload, e.occurred_at,"
-            " e.published_at FROM outbox e JOIN orders o ON o.id::text = e.aggregate_id"
+            "SELECT o.id::text, o.order_ref, o.customer_ref, o.plant, o.sku, o.quantity,"
+            " o.priority, o.due_date, o.created_at, e.event_id, e.id, e.event_type,"
+            " e.aggregate_type, e.payload, e.occurred_at, e.published_at"
+            " FROM outbox e JOIN orders o ON o.id::text = e.aggregate_id"
         ).fetchall()
 
     assert len(orders) == ORDERS
@@ -229,12 +231,15 @@ def test_seeded_orders_are_what_the_mes_domain_would_produce(fresh_db: str) -> N
     for (
         order_id,
         ref,
+        customer,
         plant,
         sku,
         qty,
         priority,
         due,
         created,
+        event_id,
+        sequence,
         event_type,
         aggregate,
         payload,
@@ -245,6 +250,7 @@ def test_seeded_orders_are_what_the_mes_domain_would_produce(fresh_db: str) -> N
         assert payload == {
             "order_id": order_id,
             "order_ref": ref,
+            "customer_ref": customer,
             "plant": plant,
             "sku": sku,
             "quantity": qty,
@@ -253,7 +259,10 @@ def test_seeded_orders_are_what_the_mes_domain_would_produce(fresh_db: str) -> N
             "status": "planned",
             "previous_status": None,
             "version": 1,
+            "created_at": created.isoformat(),
         }
+        envelope = Envelope(event_id, event_type, "mes", occurred, order_id, sequence, payload)
+        assert validation_errors(envelope.document()) == []
         assert occurred == created
         assert published > occurred
 

@@ -1,4 +1,5 @@
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from faker import Faker
@@ -6,10 +7,13 @@ from faker import Faker
 from fixtures.order_flow import Actors, OrderFlow
 from preflight.targets import Target
 
+SUITE = Path(__file__).parent
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        item.add_marker(pytest.mark.regression)
+    for item in items:  # the hook sees every test of the session: mark only this suite's
+        if item.path.is_relative_to(SUITE):
+            item.add_marker(pytest.mark.regression)
 
 
 @pytest.fixture

@@ -91,6 +91,7 @@ class OrderEvent:
     status: OrderStatus
     previous_status: OrderStatus | None
     operation_seq: int | None = None
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 @dataclass
@@ -216,7 +217,7 @@ class ProductionOrder:
         if new_version:
             self.version += 1
         self.updated_at = now or datetime.now(UTC)
-        self.events.append(OrderEvent(name, self.id, self.status, previous, seq))
+        self.events.append(OrderEvent(name, self.id, self.status, previous, seq, self.updated_at))
 
 
 _PAST = {
@@ -255,5 +256,7 @@ def new_order(
             for seq, (work_center, description, minutes) in enumerate(operations, start=1)
         ],
     )
-    order.events.append(OrderEvent("order.created", order.id, order.status, None))
+    order.events.append(
+        OrderEvent("order.created", order.id, order.status, None, at=order.created_at)
+    )
     return order

@@ -16,9 +16,11 @@ def order_events(order: ProductionOrder) -> list[OutboxEvent]:
             event_type=event.name,
             aggregate_type="order",
             aggregate_id=str(order.id),
+            occurred_at=event.at,
             payload={
                 "order_id": str(order.id),
                 "order_ref": order.order_ref,
+                "customer_ref": order.customer_ref,
                 "plant": order.plant,
                 "sku": order.sku,
                 "quantity": order.quantity,
@@ -27,7 +29,9 @@ def order_events(order: ProductionOrder) -> list[OutboxEvent]:
                 "status": event.status.value,
                 "previous_status": event.previous_status.value if event.previous_status else None,
                 "version": order.version,
-            },
+                "created_at": order.created_at.isoformat(),
+            }
+            | ({} if event.operation_seq is None else {"operation_seq": event.operation_seq}),
         )
         for event in order.events
     ]

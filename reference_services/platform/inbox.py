@@ -1,0 +1,40 @@
+"""The inbox: a consumer records each event id it applies in the same transaction as its effect,
+so a redelivered event (the relay and the stream are at-least-once) is applied exactly once."""
+
+import uuid
+
+from sqlalchemy import Column, DateTime, MetaData, String, Table, func, text
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+def define_inbox(metadata: MetaData) -> Table:
+    return Table(
+        "inbox",
+        metadata,
+        Column("event_id", UUID(as_uuid=True), primary_key=True),
+        Column("event_type", String(100), nullable=False),
+        Column("stream_id", String(40), nullable=False),
+        Column("applied_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+
+
+_CLAIM = text(
+    "INSERT INTO inbox (event_id, event_type, stream_id)"
+    " VALUES (:event_id, :event_type, :stream_id)"
+    " ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+)
+
+
+async def first_delivery(
+    conn: AsyncConnection, event_id: uuid.UUID, event_type: str, stream_id: str
+) -> bool:
+    """Record the event in the transaction on `conn`; False if it was applied before.
+
+    A concurrent transaction applying the same event makes this one wait on the key and then
+    return False once that one commits (or True if it rolls back).
+    """
+    claimed = await conn.execute(
+        _CLAIM, {"event_id": event_id, "event_type": event_type, "stream_id": stream_id}
+    )
+    return claimed.first() is not None
