@@ -48,6 +48,13 @@ class ServiceSession:
             self.last_commit_lsn = seen
         return response
 
+    def sees_writes_of(self, other: "ServiceSession") -> Self:
+        """Read at least what `other` has written so far (its commit LSN as X-Min-LSN): how a
+        test shows a second user an order the first one just created, whatever the replica lag."""
+        if other.last_commit_lsn is not None:
+            self._remember(httpx.Response(200, headers={COMMIT_LSN: other.last_commit_lsn}))
+        return self
+
     def read(
         self, path: str, *, params: Any = None, headers: Mapping[str, str] | None = None
     ) -> httpx.Response:

@@ -2,19 +2,33 @@
 
 A write commits on the primary and reports the LSN its commit reached. A read that carries that LSN
 is served by the replica once the replica has replayed it (waiting briefly), else by the primary.
+
+Each role has a SQLAlchemy engine and, for the hot paths that need no SQL building, a pool of raw
+asyncpg connections (`driver_write`, `driver_read`): asyncpg prepares and caches each statement
+per connection, and a statement runs without SQLAlchemy's execution machinery around it.
 """
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
+import asyncpg
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 log = logging.getLogger(__name__)
+
+Role = Literal["primary", "replica"]
+C = TypeVar("C")
+
+CONNECT_TIMEOUT_S = 3
+COMMAND_TIMEOUT_S = 10
+POOL_TIMEOUT_S = 5
+SERVER_SETTINGS = {"application_name": "preflight"}
+_UNAVAILABLE = (OSError, DBAPIError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 _REPLAY_LSN = "select coalesce(pg_last_wal_replay_lsn(), pg_current_wal_insert_lsn())::text"
 _INSERT_LSN = "select pg_current_wal_insert_lsn()::text"
@@ -38,12 +52,12 @@ class Write:
 
 
 @dataclass(frozen=True)
-class Read:
+class Read(Generic[C]):
     """A connection to read on; with track_lsn, every write that reported a commit LSN <= as_of_lsn
-    is visible to it."""
+    is visible to it. `conn` is SQLAlchemy's (`Database.read`) or asyncpg's (`driver_read`)."""
 
-    conn: AsyncConnection
-    role: Literal["primary", "replica"]
+    conn: C
+    role: Role
     as_of_lsn: int | None
 
 
@@ -56,11 +70,16 @@ class Database:
         pool_size: int = 10,
         read_your_writes_wait_s: float = 0.25,
     ) -> None:
+        replica = replica_url if replica_url and replica_url != primary_url else None
         self.primary = _engine(primary_url, pool_size)
-        self.replica = (
-            _engine(replica_url, pool_size) if replica_url and replica_url != primary_url else None
-        )
+        self.replica = _engine(replica, pool_size) if replica else None
         self.read_your_writes_wait_s = read_your_writes_wait_s
+        self._connect_args: dict[Role, dict[str, Any]] = {"primary": _connect_args(self.primary)}
+        if self.replica is not None:
+            self._connect_args["replica"] = _connect_args(self.replica)
+        self._pool_size = pool_size
+        self._pools: dict[Role, Any] = {}
+        self._pools_lock = asyncio.Lock()
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Write]:
@@ -68,32 +87,61 @@ class Database:
             write = Write(conn)
             async with conn.begin():
                 yield write
-            write.commit_lsn = await _lsn(conn, _INSERT_LSN)
+            write.commit_lsn = await _lsn(await _driver(conn), _INSERT_LSN)
+
+    async def write_statement(self, statement: str, *args: object) -> tuple[Any, int]:
+        """One statement in a transaction of its own on the primary (asyncpg, prepared): its first
+        row and the LSN its commit reached. Two round trips, no BEGIN or COMMIT."""
+        async with self.driver("primary") as conn:
+            row = await conn.fetchrow(statement, *args)
+            return row, await _lsn(conn, _INSERT_LSN)
 
     @asynccontextmanager
     async def read(
         self, min_lsn: int | None = None, *, track_lsn: bool = False
-    ) -> AsyncIterator[Read]:
+    ) -> AsyncIterator[Read[AsyncConnection]]:
         async with AsyncExitStack() as stack:
-            read = await self._replica_read(stack, min_lsn, track_lsn)
-            if read is None:
+            found = await self._open_read(
+                stack, min_lsn, track_lsn, self.replica.connect if self.replica else None, _driver
+            )
+            if found is None:
                 conn = await stack.enter_async_context(self.primary.connect())
-                # A commit whose record precedes this position may not be visible yet, but its
-                # writer can only report an LSN at or past it: every write reported below it is.
-                as_of = await _lsn(conn, _INSERT_LSN) - 1 if track_lsn else None
-                read = Read(conn, "primary", as_of)
-            yield read
+                found = Read(conn, "primary", await _primary_as_of(await _driver(conn), track_lsn))
+            yield found
 
-    async def _replica_read(
-        self, stack: AsyncExitStack, min_lsn: int | None, track_lsn: bool
-    ) -> Read | None:
-        if self.replica is None:
+    @asynccontextmanager
+    async def driver_read(
+        self, min_lsn: int | None = None, *, track_lsn: bool = False
+    ) -> AsyncIterator[Read[Any]]:
+        """`read` on a raw asyncpg connection."""
+        async with AsyncExitStack() as stack:
+            replica = (lambda: self.driver("replica")) if "replica" in self._connect_args else None
+            found = await self._open_read(stack, min_lsn, track_lsn, replica, _itself)
+            if found is None:
+                conn = await stack.enter_async_context(self.driver("primary"))
+                found = Read(conn, "primary", await _primary_as_of(conn, track_lsn))
+            yield found
+
+    async def _open_read(
+        self,
+        stack: AsyncExitStack,
+        min_lsn: int | None,
+        track_lsn: bool,
+        open_replica: Callable[[], AbstractAsyncContextManager[C]] | None,
+        driver_of: Callable[[C], Awaitable[Any]],
+    ) -> Read[C] | None:
+        """A replica connection that has replayed `min_lsn` (waiting briefly), else None."""
+        if open_replica is None:
             return None
         attempt = AsyncExitStack()
         try:
-            conn = await attempt.enter_async_context(self.replica.connect())
-            replayed = await self._await_replay(conn, min_lsn) if (min_lsn or track_lsn) else None
-        except (OSError, DBAPIError) as exc:
+            conn = await attempt.enter_async_context(open_replica())
+            replayed = (
+                await self._await_replay(await driver_of(conn), min_lsn)
+                if (min_lsn or track_lsn)
+                else None
+            )
+        except _UNAVAILABLE as exc:
             log.warning("replica unavailable, reading from the primary: %s", exc.__class__.__name__)
             await attempt.aclose()
             return None
@@ -103,39 +151,93 @@ class Database:
         await stack.enter_async_context(attempt)
         return Read(conn, "replica", replayed)
 
-    async def _await_replay(self, conn: AsyncConnection, min_lsn: int | None) -> int:
+    async def _await_replay(self, driver: Any, min_lsn: int | None) -> int:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.read_your_writes_wait_s
         while True:
-            replayed = await _lsn(conn, _REPLAY_LSN)
+            replayed = await _lsn(driver, _REPLAY_LSN)
             if min_lsn is None or replayed >= min_lsn or loop.time() >= deadline:
                 return replayed
             await asyncio.sleep(0.005)
 
+    @asynccontextmanager
+    async def driver(self, role: Role = "primary") -> AsyncIterator[Any]:
+        """A raw asyncpg connection (autocommit) from the role's pool."""
+        pool = self._pools.get(role)
+        if pool is None:
+            pool = await self._open_pool(role)
+        async with pool.acquire(timeout=POOL_TIMEOUT_S) as conn:
+            yield conn
+
+    async def _open_pool(self, role: Role) -> Any:
+        async with self._pools_lock:
+            if role not in self._pools:
+                self._pools[role] = await asyncpg.create_pool(
+                    **self._connect_args[role],
+                    min_size=0,
+                    max_size=self._pool_size,
+                    max_inactive_connection_lifetime=300,
+                    reset=_roll_back_if_in_transaction,
+                    timeout=CONNECT_TIMEOUT_S,
+                    command_timeout=COMMAND_TIMEOUT_S,
+                    server_settings=SERVER_SETTINGS,
+                )
+            return self._pools[role]
+
     async def current_lsn(self) -> int:
-        async with self.primary.connect() as conn:
+        async with self.driver("primary") as conn:
             return await _lsn(conn, _INSERT_LSN)
 
-    async def ping(self, role: Literal["primary", "replica"]) -> None:
+    async def fetch_row(self, query: str, *args: object) -> Any:
+        """One statement on the primary in a transaction of its own, in one round trip."""
+        async with self.driver("primary") as conn:
+            return await conn.fetchrow(query, *args)
+
+    async def ping(self, role: Role) -> None:
         engine = self.primary if role == "primary" else (self.replica or self.primary)
         async with engine.connect() as conn:
             await conn.exec_driver_sql("select 1")
 
     async def dispose(self) -> None:
+        pools, self._pools = self._pools, {}
+        for pool in pools.values():
+            try:
+                await asyncio.wait_for(pool.close(), POOL_TIMEOUT_S)
+            except TimeoutError:
+                pool.terminate()
         await self.primary.dispose()
         if self.replica is not None:
             await self.replica.dispose()
 
 
-async def _lsn(conn: AsyncConnection, query: str) -> int:
-    """One WAL position, in one round trip outside any transaction (the driver's own call)."""
-    return parse_lsn(await (await _driver(conn)).fetchval(query))
+async def _primary_as_of(driver: Any, track_lsn: bool) -> int | None:
+    # A commit whose record precedes this position may not be visible yet, but its writer can
+    # only report an LSN at or past it: every write reported below it is.
+    return await _lsn(driver, _INSERT_LSN) - 1 if track_lsn else None
 
 
-async def fetch_row_autocommit(engine: AsyncEngine, query: str, *args: object) -> Any:
-    """One statement in a transaction of its own, in one round trip (the driver's own call)."""
-    async with engine.connect() as conn:
-        return await (await _driver(conn)).fetchrow(query, *args)
+async def _itself(conn: Any) -> Any:
+    return conn
+
+
+async def _roll_back_if_in_transaction(conn: Any) -> None:
+    """On release to the pool: asyncpg's default reset costs a round trip on every release;
+    connections here are used in autocommit, so only an abandoned transaction needs undoing."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
+def _connect_args(engine: AsyncEngine) -> dict[str, Any]:
+    """What the engine passes to asyncpg.connect for its URL (host, port, database, ssl...)."""
+    args, kwargs = engine.dialect.create_connect_args(engine.url)
+    if args:
+        raise ValueError(f"unexpected positional connect arguments for {engine.url!r}")
+    return dict(kwargs)
+
+
+async def _lsn(driver: Any, query: str) -> int:
+    """One WAL position, in one round trip outside any transaction (on the asyncpg connection)."""
+    return parse_lsn(await driver.fetchval(query))
 
 
 async def _driver(conn: AsyncConnection) -> Any:
@@ -154,8 +256,8 @@ def _engine(url: str, pool_size: int) -> AsyncEngine:
         pool_timeout=5,
         pool_recycle=1800,
         connect_args={
-            "timeout": 3,
-            "command_timeout": 10,
-            "server_settings": {"application_name": "preflight"},
+            "timeout": CONNECT_TIMEOUT_S,
+            "command_timeout": COMMAND_TIMEOUT_S,
+            "server_settings": SERVER_SETTINGS,
         },
     )

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Request
 from starlette.responses import Response
 
 from reference_services.platform import idempotency
@@ -21,11 +21,49 @@ COMMIT_LSN = "X-Commit-LSN"
 Res = Annotated[Resources, Depends(resources)]
 
 
-async def min_lsn(
-    x_min_lsn: Annotated[
-        str | None, Header(description="Read at least this commit (from X-Commit-LSN)")
-    ] = None,
-) -> int | None:
+MIN_LSN_DESCRIPTION = "Read at least this commit (from X-Commit-LSN)"
+PLANT_SCOPE_DESCRIPTION = "Plants the caller may see, comma-separated or *; set by the gateway"
+
+# The headers as plain parameters, for routes that parse them themselves (parse_min_lsn,
+# parse_plant_scope) rather than through a dependency: the OpenAPI document is the same.
+MinLsnHeader = Annotated[str | None, Header(description=MIN_LSN_DESCRIPTION)]
+PlantScopeHeader = Annotated[str | None, Header(description=PLANT_SCOPE_DESCRIPTION)]
+
+
+def header_values(request: Request, *names: bytes) -> list[str | None]:
+    """The values of these headers (lowercase names), in one pass over the raw headers."""
+    found: list[str | None] = [None] * len(names)
+    for name, value in request.scope["headers"]:
+        if name in names:
+            found[names.index(name)] = value.decode("latin-1")
+    return found
+
+
+def _optional_header(name: str, title: str, description: str) -> dict[str, Any]:
+    schema = {"anyOf": [{"type": "string"}, {"type": "null"}], "description": description}
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "schema": schema | {"title": title},
+        "description": description,
+    }
+
+
+def documented_headers(*names: str) -> dict[str, Any]:
+    """`openapi_extra` for a hot route that reads these headers itself (request.headers) instead
+    of declaring them: FastAPI validates nothing for them per request, and the OpenAPI document is
+    what declared headers would have produced (they follow the declared parameters)."""
+    return {"parameters": [_HEADERS[name] for name in names]}
+
+
+_HEADERS = {
+    "x-min-lsn": _optional_header("x-min-lsn", "X-Min-Lsn", MIN_LSN_DESCRIPTION),
+    "x-plant-scope": _optional_header("x-plant-scope", "X-Plant-Scope", PLANT_SCOPE_DESCRIPTION),
+}
+
+
+def parse_min_lsn(x_min_lsn: str | None) -> int | None:
     if x_min_lsn is None:
         return None
     try:
@@ -39,18 +77,21 @@ async def min_lsn(
         ) from None
 
 
-MinLsn = Annotated[int | None, Depends(min_lsn)]
-
-
-async def plant_scope(
-    x_plant_scope: Annotated[
-        str | None,
-        Header(description="Plants the caller may see, comma-separated or *; set by the gateway"),
-    ] = None,
-) -> frozenset[str] | None:
+def parse_plant_scope(x_plant_scope: str | None) -> frozenset[str] | None:
     if x_plant_scope is None or x_plant_scope.strip() == "*":
         return None
     return frozenset(p.strip() for p in x_plant_scope.split(",") if p.strip())
+
+
+async def min_lsn(x_min_lsn: MinLsnHeader = None) -> int | None:
+    return parse_min_lsn(x_min_lsn)
+
+
+MinLsn = Annotated[int | None, Depends(min_lsn)]
+
+
+async def plant_scope(x_plant_scope: PlantScopeHeader = None) -> frozenset[str] | None:
+    return parse_plant_scope(x_plant_scope)
 
 
 Scope = Annotated[frozenset[str] | None, Depends(plant_scope)]
@@ -91,13 +132,13 @@ async def idempotent_write(
 ) -> Outcome | idempotency.StoredResponse:
     if key is None:
         return await run(None)
-    claimed = await idempotency.claim(res.db.primary, scope, key, fingerprint)
+    claimed = await idempotency.claim(res.db, scope, key, fingerprint)
     if isinstance(claimed, idempotency.StoredResponse):
         return claimed
     try:
         return await run(claimed)
     except BaseException:
-        await asyncio.shield(idempotency.release(res.db.primary, claimed))
+        await asyncio.shield(idempotency.release(res.db, claimed))
         raise
 
 

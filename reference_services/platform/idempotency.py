@@ -12,9 +12,9 @@ from typing import Any
 import orjson
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, func, text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from reference_services.platform.db import fetch_row_autocommit
+from reference_services.platform.db import Database
 from reference_services.platform.problems import Problem
 
 LEASE_SECONDS = 30
@@ -40,9 +40,23 @@ _COMPLETE = text(
     "UPDATE idempotency_keys SET state = 'done', response_status = :status,"
     " response_body = CAST(:body AS jsonb), locked_until = NULL WHERE scope = :scope AND key = :key"
 )
-_RELEASE = text(
-    "DELETE FROM idempotency_keys WHERE scope = :scope AND key = :key AND state = 'in_flight'"
-)
+_RELEASE = "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND state = 'in_flight'"
+
+
+def completion_statement(first_param: int, when: str) -> str:
+    """`complete` as the UPDATE of a data-modifying CTE in a larger asyncpg statement, so the
+    response is stored in the transaction of the write: it takes `completion_args` as parameters
+    $first_param to $first_param + 3, and stores only if the SQL condition `when` holds."""
+    scope, key, status, body = (f"${first_param + n}" for n in range(4))
+    return (
+        f"UPDATE idempotency_keys SET state = 'done', response_status = {status},"
+        f" response_body = CAST({body} AS jsonb), locked_until = NULL"
+        f" WHERE scope = {scope} AND key = {key} AND {when}"
+    )
+
+
+def completion_args(owned: "Claim", status: int, body: Any) -> list[object]:
+    return [owned.scope, owned.key, status, orjson.dumps(body).decode()]
 
 
 def define_idempotency_keys(metadata: MetaData) -> Table:
@@ -77,11 +91,9 @@ def request_fingerprint(*parts: Any) -> str:
     return hashlib.sha256(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-async def claim(
-    engine: AsyncEngine, scope: str, key: str, request_hash: str
-) -> Claim | StoredResponse:
+async def claim(db: Database, scope: str, key: str, request_hash: str) -> Claim | StoredResponse:
     """Own the key for this request, or get the response of the request that already used it."""
-    row = await fetch_row_autocommit(engine, _CLAIM, scope, key, request_hash, float(LEASE_SECONDS))
+    row = await db.fetch_row(_CLAIM, scope, key, request_hash, float(LEASE_SECONDS))
     if row["claimed"]:
         return Claim(scope, key, request_hash)
     if row["request_hash"] is None:
@@ -123,7 +135,6 @@ async def complete(conn: AsyncConnection, owned: Claim, status: int, body: Any) 
     )
 
 
-async def release(engine: AsyncEngine, owned: Claim) -> None:
+async def release(db: Database, owned: Claim) -> None:
     """Give the key back after a request that wrote nothing, so a retry runs again."""
-    async with engine.begin() as conn:
-        await conn.execute(_RELEASE, {"scope": owned.scope, "key": owned.key})
+    await db.fetch_row(_RELEASE, owned.scope, owned.key)

@@ -2,10 +2,11 @@
 
 import contextvars
 import logging
+import random
 import sys
 import time
-import uuid
 
+import orjson
 from fastapi.telemetry import TelemetryConfig
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
@@ -14,7 +15,6 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from pythonjsonlogger.json import JsonFormatter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # FastAPI's own OpenTelemetry support stays off: TelemetryMiddleware does this job, and the
@@ -78,20 +78,36 @@ class TelemetryMiddleware:
         self.metrics = metrics
         self.tracer = tracer
         self.access_log = logging.getLogger("access")
+        self.in_progress = metrics.in_progress.labels(metrics.service)
+        # The labelled series by (method, route, status): labels() takes a lock and builds a key
+        # on every call; the set is bounded by the routes the app has.
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def _observe(self, method: str, route: str, status: int, elapsed: float) -> None:
+        series = self._series.get((method, route, status))
+        if series is None:
+            metrics = self.metrics
+            series = (
+                metrics.requests.labels(metrics.service, method, route, str(status)),
+                metrics.duration.labels(metrics.service, method, route),
+            )
+            self._series[(method, route, status)] = series
+        series[0].inc()
+        series[1].observe(elapsed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        request_id = headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = headers.get("x-request-id") or f"{random.getrandbits(128):032x}"
         token = request_id_var.set(request_id)
         method = scope["method"]
         status = 500
         started = time.perf_counter()
 
         context = propagate.extract(headers)
-        self.metrics.in_progress.labels(self.metrics.service).inc()
+        self.in_progress.inc()
         with self.tracer.start_as_current_span(
             f"{method} {scope['path']}", context=context, kind=SpanKind.SERVER
         ) as span:
@@ -114,15 +130,15 @@ class TelemetryMiddleware:
             finally:
                 route = _route_template(scope)
                 elapsed = time.perf_counter() - started
-                span.update_name(f"{method} {route}")
-                span.set_attribute("http.request.method", method)
-                span.set_attribute("http.route", route)
-                span.set_attribute("http.response.status_code", status)
-                if status >= 500:
-                    span.set_status(Status(StatusCode.ERROR))
-                self.metrics.in_progress.labels(self.metrics.service).dec()
-                self.metrics.requests.labels(self.metrics.service, method, route, str(status)).inc()
-                self.metrics.duration.labels(self.metrics.service, method, route).observe(elapsed)
+                if span.is_recording():
+                    span.update_name(f"{method} {route}")
+                    span.set_attribute("http.request.method", method)
+                    span.set_attribute("http.route", route)
+                    span.set_attribute("http.response.status_code", status)
+                    if status >= 500:
+                        span.set_status(Status(StatusCode.ERROR))
+                self.in_progress.dec()
+                self._observe(method, route, status, elapsed)
                 if self.access_log.isEnabledFor(logging.INFO):
                     state = scope.get("state")
                     extra = state.get("access_log") if isinstance(state, dict) else None
@@ -161,15 +177,46 @@ class _ContextFilter(logging.Filter):
         return True
 
 
+# What every LogRecord has; any other attribute came from `extra=` and goes into the line.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+    "request_id",
+    "trace_id",
+}
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per record (orjson): time, level, logger name, message, request and trace
+    ids, the service, the record's `extra` fields, and the exception if any."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "name": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", "-"),
+            "trace_id": getattr(record, "trace_id", "-"),
+            "service": self.service,
+        }
+        for key, value in vars(record).items():
+            if key not in _RECORD_ATTRIBUTES:
+                line[key] = value
+        if record.exc_info:
+            line["exc_info"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            line["stack_info"] = self.formatStack(record.stack_info)
+        return orjson.dumps(line, default=str).decode()
+
+
 def configure_logging(service: str, level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        JsonFormatter(
-            "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(trace_id)s",
-            rename_fields={"levelname": "level", "asctime": "time"},
-            static_fields={"service": service},
-        )
-    )
+    handler.setFormatter(JsonLines(service))
     handler.addFilter(_ContextFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -118,8 +118,8 @@ def test_another_plants_order_is_not_found_and_not_listed(
     callers: GatewayCallers, mes_factory: MesFactory, plant: Plant
 ) -> None:
     order = mes_factory.create_order(plant)
-    insider = callers("planner", plant.code)
-    outsider = callers("planner", mes_factory.build_plant_code())
+    insider = callers("planner", plant.code).sees_writes_of(mes_factory.client)
+    outsider = callers("planner", mes_factory.build_plant_code()).sees_writes_of(mes_factory.client)
 
     assert expect_status(insider.get_order(order["id"]), 200)["id"] == order["id"]
     expect_problem(outsider.get_order(order["id"]), 404, "not-found")
@@ -132,7 +132,9 @@ def test_a_client_cannot_widen_its_plant_scope_with_the_header(
     callers: GatewayCallers, mes_factory: MesFactory, plant: Plant
 ) -> None:
     order = mes_factory.create_order(plant)
-    outsider = callers("operator", mes_factory.build_plant_code())
+    outsider = callers("operator", mes_factory.build_plant_code()).sees_writes_of(
+        mes_factory.client
+    )
 
     response = outsider.get_order(order["id"], headers={"X-Plant-Scope": "*"})
 
@@ -144,4 +146,6 @@ def test_an_all_plants_token_sees_every_plant(
 ) -> None:
     order = mes_factory.create_order(plant)
 
-    assert expect_status(callers("admin").get_order(order["id"]), 200)["plant"] == plant.code
+    admin = callers("admin").sees_writes_of(mes_factory.client)
+
+    assert expect_status(admin.get_order(order["id"]), 200)["plant"] == plant.code

@@ -1,25 +1,29 @@
 """Loading and saving production orders, and the read queries of the order API."""
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import asyncpg
 import orjson
-from sqlalchemy import Row, and_, bindparam, exists, func, select, text, tuple_
+from sqlalchemy import and_, bindparam, exists, func, select, tuple_
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from reference_services.mes.adapters.tables import order_operations, orders, products, work_centers
+from reference_services.mes.adapters.tables import order_operations, orders, work_centers
 from reference_services.mes.domain.model import (
     Operation,
     OperationStatus,
     OrderStatus,
     ProductionOrder,
 )
-from reference_services.platform import keyset
+from reference_services.platform import idempotency, keyset
+from reference_services.platform.db import Database
 from reference_services.platform.keyset import encode_cursor
+from reference_services.platform.outbox import OutboxEvent
+from reference_services.platform.outbox_statement import outbox_ctes, outbox_rows
 
 _OPERATION_JSON = func.json_build_object(
     "seq",
@@ -42,45 +46,145 @@ _OPERATIONS_JSON = (
 
 _ORDER_COLUMNS = [*orders.c, _OPERATIONS_JSON]
 
-_INSERT_ORDER = text(
-    """
-    WITH new_order AS (
-        INSERT INTO orders (id, plant, order_ref, customer_ref, sku, quantity, due_date, priority,
-                            status, held_from, version, created_at, updated_at)
-        VALUES (:id, :plant, :order_ref, :customer_ref, :sku, :quantity, :due_date, :priority,
-                :status, NULL, :version, :created_at, :updated_at)
-        ON CONFLICT ON CONSTRAINT orders_plant_order_ref DO NOTHING
-        RETURNING id, plant
-    )
+_ORDER_FIELDS = (
+    "id, order_ref, customer_ref, sku, quantity, due_date, plant, priority, status, held_from,"
+    " version, created_at, updated_at"
+)
+_LOAD_ORDER = f"""
+SELECT {_ORDER_FIELDS},
+       (SELECT json_agg(json_build_object('seq', seq, 'work_center', work_center,
+                                          'description', description,
+                                          'planned_minutes', planned_minutes, 'status', status)
+                        ORDER BY seq)
+        FROM order_operations WHERE order_id = orders.id)::text AS operations
+FROM orders WHERE id = $1
+"""
+_PRODUCT_ROUTING = "SELECT routing::text AS routing FROM products WHERE plant = $1 AND sku = $2"
+
+# A new order, its operations and its outbox events in one statement: nothing is written when
+# (plant, order_ref) is taken; an operation on a work center the plant lacks fails it whole.
+_CREATE_ORDER = """
+WITH new_order AS (
+    INSERT INTO orders (id, plant, order_ref, customer_ref, sku, quantity, due_date, priority,
+                        status, held_from, version, created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, $11, $12)
+    ON CONFLICT ON CONSTRAINT orders_plant_order_ref DO NOTHING
+    RETURNING id, plant
+), new_operations AS (
     INSERT INTO order_operations (order_id, seq, plant, work_center, description,
                                   planned_minutes, status)
     SELECT new_order.id, op.seq, new_order.plant, op.work_center, op.description,
            op.planned_minutes, op.status
-    FROM new_order, jsonb_to_recordset(CAST(:operations AS jsonb)) AS op(
+    FROM new_order, jsonb_to_recordset(CAST($13 AS jsonb)) AS op(
         seq int, work_center text, description text, planned_minutes int, status text)
-    RETURNING order_id
-    """
+), {outbox}{completion}
+SELECT count(*) AS inserted FROM new_order
+"""
+_CREATE_ORDER_ONLY = _CREATE_ORDER.format(outbox=outbox_ctes("$14", "new_order"), completion="")
+_CREATE_ORDER_COMPLETING = _CREATE_ORDER.format(
+    outbox=outbox_ctes("$14", "new_order"),
+    completion=", completed AS ("
+    + idempotency.completion_statement(15, "EXISTS (SELECT 1 FROM new_order)")
+    + ")",
 )
+FOREIGN_KEY_VIOLATION = "23503"
 
 
-def _from_row(row: Row[Any]) -> ProductionOrder:
-    operations = (
-        row.operations if isinstance(row.operations, list) else orjson.loads(row.operations)
-    )
+class MissingReference(Exception):
+    """A row names a row that does not exist (a foreign key violation)."""
+
+
+async def create_order(
+    db: Database,
+    order: ProductionOrder,
+    events: list[OutboxEvent],
+    completion: tuple[idempotency.Claim, int, Any] | None = None,
+) -> int | None:
+    """Insert a new order, its operations and its outbox events, and store the response of the
+    idempotency claim (`completion`: claim, status, body), all in one transaction; the commit
+    LSN, or None when (plant, order_ref) is taken and nothing was written. An operation on a work
+    center the plant lacks raises MissingReference."""
+    operations = orjson.dumps(
+        [
+            {
+                "seq": op.seq,
+                "work_center": op.work_center,
+                "description": op.description,
+                "planned_minutes": op.planned_minutes,
+                "status": op.status.value,
+            }
+            for op in order.operations
+        ]
+    ).decode()
+    args: list[object] = [
+        order.id,
+        order.plant,
+        order.order_ref,
+        order.customer_ref,
+        order.sku,
+        order.quantity,
+        order.due_date,
+        order.priority,
+        order.status.value,
+        order.version,
+        order.created_at,
+        order.updated_at,
+        operations,
+        outbox_rows(events),
+    ]
+    statement = _CREATE_ORDER_ONLY
+    if completion is not None:
+        statement = _CREATE_ORDER_COMPLETING
+        args += idempotency.completion_args(*completion)
+    try:
+        row, commit_lsn = await db.write_statement(statement, *args)
+    except asyncpg.PostgresError as exc:
+        if getattr(exc, "sqlstate", None) == FOREIGN_KEY_VIOLATION:
+            raise MissingReference(str(exc)) from exc
+        raise
+    return commit_lsn if row["inserted"] else None
+
+
+async def product_routing(
+    db: Database, plant: str, sku: str, known: "ProductRoutings | None" = None
+) -> list[dict[str, Any]] | None:
+    """A product's routing (read on the primary: products are never changed or removed)."""
+    if known is not None and (plant, sku) in known.routings:
+        return known.routings[(plant, sku)]
+    row = await db.fetch_row(_PRODUCT_ROUTING, plant, sku)
+    if row is None:
+        return None
+    routing: list[dict[str, Any]] = orjson.loads(row["routing"])
+    if known is not None:
+        known.remember(plant, sku, routing)
+    return routing
+
+
+async def load_order_driver(conn: Any, order_id: uuid.UUID) -> ProductionOrder | None:
+    """`load_order` on a raw asyncpg connection (see Database.driver_read)."""
+    row = await conn.fetchrow(_LOAD_ORDER, order_id)
+    return _from_row(row) if row is not None else None
+
+
+def _from_row(row: Mapping[Any, Any]) -> ProductionOrder:
+    """An order from a row of its columns and `operations` (JSON text or parsed), from SQLAlchemy
+    (`row._mapping`) or asyncpg (a Record)."""
+    raw = row["operations"]
+    operations = orjson.loads(raw) if isinstance(raw, str | bytes) else raw
     return ProductionOrder(
-        id=row.id,
-        order_ref=row.order_ref,
-        customer_ref=row.customer_ref,
-        sku=row.sku,
-        quantity=row.quantity,
-        due_date=row.due_date,
-        plant=row.plant,
-        priority=row.priority,
-        status=OrderStatus(row.status),
-        held_from=OrderStatus(row.held_from) if row.held_from else None,
-        version=row.version,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+        id=row["id"],
+        order_ref=row["order_ref"],
+        customer_ref=row["customer_ref"],
+        sku=row["sku"],
+        quantity=row["quantity"],
+        due_date=row["due_date"],
+        plant=row["plant"],
+        priority=row["priority"],
+        status=OrderStatus(row["status"]),
+        held_from=OrderStatus(row["held_from"]) if row["held_from"] else None,
+        version=row["version"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
         operations=[
             Operation(
                 op["seq"],
@@ -89,7 +193,7 @@ def _from_row(row: Row[Any]) -> ProductionOrder:
                 op["planned_minutes"],
                 OperationStatus(op["status"]),
             )
-            for op in operations
+            for op in operations or ()
         ],
     )
 
@@ -115,42 +219,6 @@ class OrderRepository:
         self.seen: list[ProductionOrder] = []
         self._loaded_operations: dict[uuid.UUID, list[OperationStatus]] = {}
 
-    async def add(self, order: ProductionOrder) -> bool:
-        """Insert a new order and its operations (one statement); False when (plant, order_ref)
-        is taken. An operation on a work center the plant lacks raises IntegrityError."""
-        operations = [
-            {
-                "seq": op.seq,
-                "work_center": op.work_center,
-                "description": op.description,
-                "planned_minutes": op.planned_minutes,
-                "status": op.status.value,
-            }
-            for op in order.operations
-        ]
-        inserted = await self.conn.execute(
-            _INSERT_ORDER,
-            {
-                "id": order.id,
-                "plant": order.plant,
-                "order_ref": order.order_ref,
-                "customer_ref": order.customer_ref,
-                "sku": order.sku,
-                "quantity": order.quantity,
-                "due_date": order.due_date,
-                "priority": order.priority,
-                "status": order.status.value,
-                "version": order.version,
-                "created_at": order.created_at,
-                "updated_at": order.updated_at,
-                "operations": orjson.dumps(operations).decode(),
-            },
-        )
-        if inserted.first() is None:
-            return False
-        self.seen.append(order)
-        return True
-
     async def get_for_update(self, order_id: uuid.UUID) -> ProductionOrder | None:
         row = (
             await self.conn.execute(
@@ -159,7 +227,7 @@ class OrderRepository:
         ).first()
         if row is None:
             return None
-        order = _from_row(row)
+        order = _from_row(row._mapping)
         self.seen.append(order)
         self._loaded_operations[order.id] = [op.status for op in order.operations]
         return order
@@ -198,23 +266,6 @@ class OrderRepository:
             )
             self._loaded_operations[order.id] = [op.status for op in order.operations]
 
-    async def product_routing(
-        self, plant: str, sku: str, known: "ProductRoutings | None" = None
-    ) -> list[dict[str, Any]] | None:
-        if known is not None and (plant, sku) in known.routings:
-            return known.routings[(plant, sku)]
-        row = (
-            await self.conn.execute(
-                select(products.c.routing).where(products.c.plant == plant, products.c.sku == sku)
-            )
-        ).first()
-        if row is None:
-            return None
-        routing = list(row.routing)
-        if known is not None:
-            known.remember(plant, sku, routing)
-        return routing
-
     async def missing_work_centers(self, plant: str, codes: set[str]) -> set[str]:
         found = await self.conn.execute(
             select(work_centers.c.code).where(
@@ -226,7 +277,7 @@ class OrderRepository:
 
 async def load_order(conn: AsyncConnection, order_id: uuid.UUID) -> ProductionOrder | None:
     row = (await conn.execute(select(*_ORDER_COLUMNS).where(orders.c.id == order_id))).first()
-    return _from_row(row) if row is not None else None
+    return _from_row(row._mapping) if row is not None else None
 
 
 SORTS = {
@@ -301,7 +352,7 @@ async def list_orders(
         [column.desc(), orders.c.id.desc()] if descending else [column.asc(), orders.c.id.asc()]
     )
     rows = (await conn.execute(query.order_by(*ordering).limit(limit + 1))).all()
-    items = [_from_row(row) for row in rows[:limit]]
+    items = [_from_row(row._mapping) for row in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last = items[-1]

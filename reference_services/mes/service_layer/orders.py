@@ -5,11 +5,15 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
-from reference_services.mes.adapters.orders_repository import OrderRepository, ProductRoutings
+from reference_services.mes.adapters import orders_repository
+from reference_services.mes.adapters.orders_repository import (
+    MissingReference,
+    OrderRepository,
+    ProductRoutings,
+    product_routing,
+)
 from reference_services.mes.domain.model import Action, OperationAction, ProductionOrder, new_order
-from reference_services.mes.service_layer.unit_of_work import UnitOfWork
+from reference_services.mes.service_layer.unit_of_work import UnitOfWork, order_events
 from reference_services.platform import idempotency
 from reference_services.platform.db import Database
 from reference_services.platform.outcome import Outcome
@@ -34,8 +38,6 @@ class CreateOrder:
     priority: int
     operations: list[NewOperation] | None = None
 
-
-FOREIGN_KEY_VIOLATION = "23503"
 
 PlantScope = frozenset[str] | None
 """The plants a caller may see (from the gateway's X-Plant-Scope); None: every plant."""
@@ -80,12 +82,13 @@ async def create_order(
     scope: PlantScope = None,
     routings: ProductRoutings | None = None,
 ) -> Outcome:
+    """The order, its operations, its outbox event and the idempotency key's response commit in
+    one statement (see orders_repository.create_order)."""
     check_plant(scope, command.plant, f"plant {command.plant}")
     try:
         return await _create_order(db, command, claim, routings)
-    except IntegrityError as exc:
-        if getattr(exc.orig, "sqlstate", None) != FOREIGN_KEY_VIOLATION:
-            raise
+    except MissingReference:
+        pass
     # Only operations given in the request can name a work center the plant does not have.
     async with db.read(await db.current_lsn()) as read:
         missing = await OrderRepository(read.conn).missing_work_centers(
@@ -105,41 +108,42 @@ async def _create_order(
     claim: idempotency.Claim | None,
     routings: ProductRoutings | None,
 ) -> Outcome:
-    async with UnitOfWork(db) as uow:
-        routing = await uow.orders.product_routing(command.plant, command.sku, routings)
-        if routing is None:
-            raise Problem(
-                422,
-                "unknown-sku",
-                "Unknown SKU",
-                f"plant {command.plant} has no product {command.sku}",
-            )
-        operations = (
-            [(op.work_center, op.description, op.planned_minutes) for op in command.operations]
-            if command.operations
-            else [(op["work_center"], op["description"], op["planned_minutes"]) for op in routing]
+    routing = await product_routing(db, command.plant, command.sku, routings)
+    if routing is None:
+        raise Problem(
+            422,
+            "unknown-sku",
+            "Unknown SKU",
+            f"plant {command.plant} has no product {command.sku}",
         )
-        order = new_order(
-            order_ref=command.order_ref,
-            customer_ref=command.customer_ref,
-            sku=command.sku,
-            quantity=command.quantity,
-            due_date=command.due_date,
-            plant=command.plant,
-            priority=command.priority,
-            operations=operations,
+    operations = (
+        [(op.work_center, op.description, op.planned_minutes) for op in command.operations]
+        if command.operations
+        else [(op["work_center"], op["description"], op["planned_minutes"]) for op in routing]
+    )
+    order = new_order(
+        order_ref=command.order_ref,
+        customer_ref=command.customer_ref,
+        sku=command.sku,
+        quantity=command.quantity,
+        due_date=command.due_date,
+        plant=command.plant,
+        priority=command.priority,
+        operations=operations,
+    )
+    body = present(order)
+    commit_lsn = await orders_repository.create_order(
+        db, order, order_events(order), (claim, 201, body) if claim is not None else None
+    )
+    if commit_lsn is None:
+        raise Problem(
+            409,
+            "duplicate-order-ref",
+            "Duplicate order reference",
+            f"plant {order.plant} already has an order {order.order_ref}",
         )
-        if not await uow.orders.add(order):
-            raise Problem(
-                409,
-                "duplicate-order-ref",
-                "Duplicate order reference",
-                f"plant {order.plant} already has an order {order.order_ref}",
-            )
-        body = present(order)
-        if claim is not None:
-            await idempotency.complete(uow.conn, claim, 201, body)
-    return Outcome(body, uow.commit_lsn)
+    order.events.clear()
+    return Outcome(body, commit_lsn)
 
 
 async def change_order(

@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Header, Path, Query, Request
 from starlette.responses import Response
 
 from reference_services.mes.adapters.orders_repository import (
@@ -13,7 +13,7 @@ from reference_services.mes.adapters.orders_repository import (
     OrderFilter,
     ProductRoutings,
     list_orders,
-    load_order,
+    load_order_driver,
 )
 from reference_services.mes.domain.model import Action, OperationAction, OrderStatus
 from reference_services.mes.entrypoints.schemas import (
@@ -30,15 +30,20 @@ from reference_services.platform.endpoints import (
     MinLsn,
     Res,
     Scope,
+    documented_headers,
+    header_values,
     idempotent_write,
     json_response,
     parse_id,
+    parse_min_lsn,
+    parse_plant_scope,
     replayed,
     written,
 )
 from reference_services.platform.keyset import InvalidCursor
 from reference_services.platform.problems import Problem as ProblemError
 from reference_services.platform.problems import not_found
+from reference_services.platform.service_app import Resources
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
@@ -74,11 +79,17 @@ def _if_match(value: str | None) -> int | None:
 
 
 @router.post(
-    "", status_code=201, response_model=OrderPublic, responses={k: PROBLEMS[k] for k in (409, 422)}
+    "",
+    status_code=201,
+    response_model=OrderPublic,
+    responses={k: PROBLEMS[k] for k in (409, 422)},
+    openapi_extra=documented_headers("x-plant-scope"),
 )
 async def create_order(
-    body: OrderCreate, res: Res, scope: Scope, idempotency_key: IdempotencyKey = None
+    body: OrderCreate, request: Request, idempotency_key: IdempotencyKey = None
 ) -> Response:
+    res: Resources = request.app.state.resources
+    scope = parse_plant_scope(*header_values(request, b"x-plant-scope"))
     command = use_cases.CreateOrder(
         order_ref=body.order_ref,
         customer_ref=body.customer_ref,
@@ -94,17 +105,19 @@ async def create_order(
         if body.operations
         else None,
     )
-    fingerprint = idempotency.request_fingerprint(body.model_dump(mode="json"))
-    outcome = await idempotent_write(
+    if idempotency_key is None:
+        outcome = await use_cases.create_order(res.db, command, None, scope, ROUTINGS)
+        return written(outcome, 201, {"Location": f"/orders/{outcome.body['id']}"})
+    written_or_stored = await idempotent_write(
         res,
         idempotency_key,
         "POST /orders",
-        fingerprint,
+        idempotency.request_fingerprint(body.model_dump(mode="json")),
         lambda claim: use_cases.create_order(res.db, command, claim, scope, ROUTINGS),
     )
-    if isinstance(outcome, idempotency.StoredResponse):
-        return await replayed(res, outcome)
-    return written(outcome, 201, {"Location": f"/orders/{outcome.body['id']}"})
+    if isinstance(written_or_stored, idempotency.StoredResponse):
+        return await replayed(res, written_or_stored)
+    return written(written_or_stored, 201, {"Location": f"/orders/{written_or_stored.body['id']}"})
 
 
 @router.get("", response_model=OrderPage, responses={422: PROBLEMS[422]})
@@ -143,23 +156,37 @@ async def get_orders(
     )
 
 
-@router.get("/{order_id}", response_model=OrderPublic, responses={404: PROBLEMS[404]})
-async def get_order(order_id: str, res: Res, lsn: MinLsn, scope: Scope) -> Response:
+@router.get(
+    "/{order_id}",
+    response_model=OrderPublic,
+    responses={404: PROBLEMS[404]},
+    openapi_extra=documented_headers("x-min-lsn", "x-plant-scope"),
+)
+async def get_order(order_id: str, request: Request) -> Response:
+    # The hottest read: no dependencies for FastAPI to solve; the headers are read here.
+    res: Resources = request.app.state.resources
+    x_min_lsn, x_plant_scope = header_values(request, b"x-min-lsn", b"x-plant-scope")
     oid = parse_id(order_id, "order")
+    lsn = parse_min_lsn(x_min_lsn)
+    scope = parse_plant_scope(x_plant_scope)
     cached = await res.cache.get(f"order:{oid}", lsn)
     if cached is not None:
         if scope is not None:
             use_cases.check_plant(scope, orjson.loads(cached)["plant"], f"order {oid}")
-        return json_response(cached, headers={"X-Cache": "hit"})
-    async with res.db.read(lsn, track_lsn=True) as read:
-        order = await load_order(read.conn, oid)
+        return json_response(cached, headers=_CACHE_HIT)
+    async with res.db.driver_read(lsn, track_lsn=True) as read:
+        order = await load_order_driver(read.conn, oid)
     if order is None:
         raise not_found(f"order {oid}")
     body = orjson.dumps(use_cases.present(order))
     if read.as_of_lsn is not None:
         await res.cache.put(f"order:{oid}", read.as_of_lsn, body)
     use_cases.check_plant(scope, order.plant, f"order {oid}")
-    return json_response(body, headers={"X-Cache": "miss"})
+    return json_response(body, headers=_CACHE_MISS)
+
+
+_CACHE_HIT = {"X-Cache": "hit"}
+_CACHE_MISS = {"X-Cache": "miss"}
 
 
 @router.patch(
