@@ -1,11 +1,14 @@
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from faker import Faker
 
 from fixtures.order_flow import Actors, OrderFlow
+from preflight.clients.events import EventStream
 from preflight.targets import Target
+from reference_services.platform.events import validation_errors
 
 SUITE = Path(__file__).parent
 
@@ -30,3 +33,31 @@ def actors(target: Target, run_id: str) -> Iterator[Actors]:
 @pytest.fixture
 def flow(actors: Actors, fake: Faker) -> OrderFlow:
     return OrderFlow(actors, fake)
+
+
+@pytest.fixture(autouse=True)
+def events_follow_their_contracts(target: Target) -> Iterator[None]:
+    """Every event the MES publishes while a regression test runs validates against
+    contracts/events (checked when the test ends, once the relay has caught up)."""
+    if target.redis_url is None:
+        yield
+        return
+    with EventStream(target.redis_url) as stream:
+        mark = stream.mark()
+        yield
+        mes = target.database("mes")
+        if mes is not None:
+            stream.wait_for_sequence(committed_outbox_position(mes.primary), timeout=20)
+        broken = [
+            f"{event['type']} {event['id']}: {'; '.join(errors)}"
+            for event in stream.since(mark)
+            if (errors := validation_errors({k: v for k, v in event.items() if k != "_entry"}))
+        ]
+    if broken:
+        pytest.fail("events that break their contract:\n" + "\n".join(broken[:20]))
+
+
+def committed_outbox_position(dsn: str) -> int:
+    with psycopg.connect(dsn, connect_timeout=5) as conn:
+        row = conn.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()
+    return int(row[0]) if row else 0
