@@ -31,6 +31,10 @@ SERVER_SETTINGS = {"application_name": "preflight"}
 _UNAVAILABLE = (OSError, DBAPIError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 _REPLAY_LSN = "select coalesce(pg_last_wal_replay_lsn(), pg_current_wal_insert_lsn())::text"
+_REPLICA_STATE = (
+    "select coalesce(pg_last_wal_replay_lsn(), '0/0')::text as replayed,"
+    " coalesce(extract(epoch from now() - pg_last_xact_replay_timestamp()), 0) as seconds"
+)
 _INSERT_LSN = "select pg_current_wal_insert_lsn()::text"
 
 
@@ -78,6 +82,7 @@ class Database:
         if self.replica is not None:
             self._connect_args["replica"] = _connect_args(self.replica)
         self._pool_size = pool_size
+        self.pool_size = pool_size
         self._pools: dict[Role, Any] = {}
         self._pools_lock = asyncio.Lock()
 
@@ -198,6 +203,28 @@ class Database:
         async with engine.connect() as conn:
             await conn.exec_driver_sql("select 1")
 
+    def connections_in_use(self) -> dict[tuple[Role, str], int]:
+        """Connections checked out now, by role and pool (engine: SQLAlchemy, driver: asyncpg)."""
+        found: dict[tuple[Role, str], int] = {("primary", "engine"): _checked_out(self.primary)}
+        if self.replica is not None:
+            found[("replica", "engine")] = _checked_out(self.replica)
+        for role, pool in self._pools.items():
+            found[(role, "driver")] = pool.get_size() - pool.get_idle_size()
+        return found
+
+    async def replica_lag(self) -> tuple[float, int] | None:
+        """How far the replica is behind: seconds since the last transaction it replayed (0 when
+        it has replayed all the primary wrote) and bytes of WAL; None without a replica."""
+        if self.replica is None:
+            return None
+        async with self.driver("primary") as primary:
+            written = await _lsn(primary, _INSERT_LSN)
+        async with self.driver("replica") as replica:
+            row = await replica.fetchrow(_REPLICA_STATE)
+        replayed = parse_lsn(row["replayed"])
+        behind = max(written - replayed, 0)
+        return (float(row["seconds"]) if behind else 0.0), behind
+
     async def dispose(self) -> None:
         pools, self._pools = self._pools, {}
         for pool in pools.values():
@@ -208,6 +235,11 @@ class Database:
         await self.primary.dispose()
         if self.replica is not None:
             await self.replica.dispose()
+
+
+def _checked_out(engine: AsyncEngine) -> int:
+    checkedout = getattr(engine.sync_engine.pool, "checkedout", None)
+    return int(checkedout()) if callable(checkedout) else 0
 
 
 async def _primary_as_of(driver: Any, track_lsn: bool) -> int | None:

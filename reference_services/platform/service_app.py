@@ -10,10 +10,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
 from starlette.responses import Response
 
+from reference_services.platform.background import run_with_app
 from reference_services.platform.cache import VersionedCache
 from reference_services.platform.db import Database
 from reference_services.platform.health import health_router
 from reference_services.platform.problems import install_problem_handlers
+from reference_services.platform.resource_metrics import instrument_resources
 from reference_services.platform.settings import BaseServiceSettings, ServiceSettings
 from reference_services.platform.telemetry import (
     FASTAPI_TELEMETRY,
@@ -79,13 +81,12 @@ def build_service_app(
 
     app = FastAPI(title=title, version=version, lifespan=lifespan, telemetry=FASTAPI_TELEMETRY)
     telemetry = instrument(app, settings)
+    cache = VersionedCache(redis, f"{settings.service_name}:", settings.cache_ttl_s)
     app.state.resources = Resources(
-        settings=settings,
-        db=db,
-        redis=redis,
-        cache=VersionedCache(redis, f"{settings.service_name}:", settings.cache_ttl_s),
-        metrics=telemetry.metrics,
+        settings=settings, db=db, redis=redis, cache=cache, metrics=telemetry.metrics
     )
+    replica_lag = instrument_resources(settings.service_name, db, cache, telemetry.metrics.registry)
+    run_with_app(app, replica_lag.run)
 
     async def ping_redis() -> object:
         return await redis.ping()

@@ -23,6 +23,9 @@ class UnitOfWork:
     async def before_commit(self) -> None:
         """Called when the block ended without an error, still inside the transaction."""
 
+    def after_commit(self) -> None:
+        """Called once the transaction committed (metrics, logs: nothing that can fail it)."""
+
     async def __aenter__(self) -> Self:
         self._transaction = self.db.write()
         self._write: Write = await self._transaction.__aenter__()
@@ -44,3 +47,5 @@ class UnitOfWork:
                 raise
         await self._transaction.__aexit__(exc_type, exc, tb)
         self.commit_lsn = self._write.commit_lsn
+        if exc is None:
+            self.after_commit()

@@ -5,6 +5,7 @@ from starlette.responses import Response
 
 from reference_services.mes.domain.model import IllegalTransition, InvalidOrder, UnknownOperation
 from reference_services.mes.entrypoints.routes import orders, plant, products
+from reference_services.mes.service_layer import order_metrics
 from reference_services.mes.settings import MesSettings
 from reference_services.platform.problems import Problem, problem_response
 from reference_services.platform.service_app import build_service_app
@@ -37,6 +38,7 @@ def create_app(settings: MesSettings) -> FastAPI:
         version=VERSION,
         routers=[orders.router, plant.router, products.router],
     )
+    order_metrics.register(app.state.resources.metrics.registry)
     app.add_exception_handler(IllegalTransition, _illegal_transition)
     app.add_exception_handler(InvalidOrder, _invalid_order)
     app.add_exception_handler(UnknownOperation, _unknown_operation)

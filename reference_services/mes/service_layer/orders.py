@@ -13,6 +13,7 @@ from reference_services.mes.adapters.orders_repository import (
     product_routing,
 )
 from reference_services.mes.domain.model import Action, OperationAction, ProductionOrder, new_order
+from reference_services.mes.service_layer import order_metrics
 from reference_services.mes.service_layer.unit_of_work import UnitOfWork, order_events
 from reference_services.platform import idempotency
 from reference_services.platform.db import Database
@@ -132,8 +133,9 @@ async def _create_order(
         operations=operations,
     )
     body = present(order)
+    events = order_events(order)
     commit_lsn = await orders_repository.create_order(
-        db, order, order_events(order), (claim, 201, body) if claim is not None else None
+        db, order, events, (claim, 201, body) if claim is not None else None
     )
     if commit_lsn is None:
         raise Problem(
@@ -143,6 +145,7 @@ async def _create_order(
             f"plant {order.plant} already has an order {order.order_ref}",
         )
     order.events.clear()
+    order_metrics.record(events)
     return Outcome(body, commit_lsn)
 
 

@@ -5,6 +5,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from reference_services.mes.adapters.orders_repository import OrderRepository
 from reference_services.mes.adapters.tables import outbox
 from reference_services.mes.domain.model import ProductionOrder
+from reference_services.mes.service_layer import order_metrics
 from reference_services.platform import outbox as outbox_rows
 from reference_services.platform import unit_of_work as platform_uow
 from reference_services.platform.outbox import OutboxEvent
@@ -42,9 +43,13 @@ class UnitOfWork(platform_uow.UnitOfWork):
 
     def opened(self, conn: AsyncConnection) -> None:
         self.orders = OrderRepository(conn)
+        self.committed: list[OutboxEvent] = []
 
     async def before_commit(self) -> None:
-        events = [event for order in self.orders.seen for event in order_events(order)]
-        await outbox_rows.append(self.conn, outbox, events)
+        self.committed = [event for order in self.orders.seen for event in order_events(order)]
+        await outbox_rows.append(self.conn, outbox, self.committed)
         for order in self.orders.seen:
             order.events.clear()
+
+    def after_commit(self) -> None:
+        order_metrics.record(self.committed)
