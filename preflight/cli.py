@@ -98,6 +98,13 @@ def stack_up(
     ] = False,
     services: Services = None,
     timeout: Timeout = stack.READY_TIMEOUT,
+    with_prometheus: Annotated[
+        bool,
+        typer.Option(
+            "--with-prometheus",
+            help="Also run Prometheus scraping every service, with the alert rules loaded.",
+        ),
+    ] = False,
 ) -> None:
     """Start the stack; stop it on Ctrl-C (or leave it running with --keep)."""
     began = time.monotonic()
@@ -109,6 +116,7 @@ def stack_up(
                     keep=True,
                     reuse=reuse,
                     timeout=timeout,
+                    with_prometheus=with_prometheus,
                     progress=lambda step: display.update(f"{step}…"),
                 )
             print_stack(info, began)
@@ -120,6 +128,7 @@ def stack_up(
             with stack.running(
                 services=services,
                 timeout=timeout,
+                with_prometheus=with_prometheus,
                 progress=lambda step: display.update(f"{step}…"),
             ) as info:
                 display.stop()
@@ -197,6 +206,8 @@ def stack_table(info: stack.StackInfo) -> Table:
         table.add_row(f"database {name}", dsns["primary"])
         table.add_row(f"database {name} (replica)", dsns["replica"])
     table.add_row("redis", info.redis_url)
+    if info.prometheus_url:
+        table.add_row("prometheus", info.prometheus_url)
     return table
 
 
@@ -210,6 +221,7 @@ def stack_json(info: stack.StackInfo) -> dict[str, object]:
             "databases": databases(info),
         },
         "redis": info.redis_url,
+        "prometheus": info.prometheus_url or None,
     }
 
 

@@ -39,8 +39,8 @@ from filelock import Timeout as LockTimeout
 from psycopg import sql
 from pydantic import BaseModel, Field
 
-from preflight import processes
-from preflight.ports import LOOPBACK, free_ports
+from preflight import processes, prometheus
+from preflight.ports import LOOPBACK, free_port, free_ports
 from preflight.processes import ProcessRecord, RunAs
 from preflight.waits import WaitTimeout, wait_until
 from reference_services.catalog import SERVICES, ServiceSpec, spec
@@ -99,6 +99,7 @@ class StackInfo:
     redis_url: str
     jwt_secret: str = ""
     state_dir: str = ""
+    prometheus_url: str = ""
 
     def database_dsn(self, database: str, *, replica: bool = False) -> str:
         """Plain libpq URL of `database` on the primary (or the replica)."""
@@ -122,6 +123,7 @@ class Manifest(BaseModel):
     jwt_secret: str = Field(default_factory=lambda: secrets.token_urlsafe(32))
     webhook_secret: str = Field(default_factory=lambda: secrets.token_urlsafe(32))
     state_dir: str = ""
+    prometheus_url: str = ""
 
     def info(self) -> StackInfo:
         return StackInfo(
@@ -132,6 +134,7 @@ class Manifest(BaseModel):
             redis_url=self.redis_url,
             jwt_secret=self.jwt_secret,
             state_dir=self.state_dir,
+            prometheus_url=self.prometheus_url,
         )
 
 
@@ -254,11 +257,13 @@ def start(
     reuse: bool = False,
     timeout: float = READY_TIMEOUT,
     progress: Progress | None = None,
+    with_prometheus: bool = False,
 ) -> StackInfo:
     """Start the stack and return once every part of it is healthy.
 
     keep: the stack outlives this process (no owner; `preflight stack down` stops it).
     reuse: return the live stack already using this state dir instead of refusing.
+    with_prometheus: also run a Prometheus scraping every service, with the alert rules loaded.
     """
     paths = StatePaths(_resolve(state_dir))
     selected = _select_services(services)
@@ -276,7 +281,7 @@ def start(
         _tear_down(paths, previous)
         launch = _Launch(paths, keep=keep, timeout=timeout, report=report)
         try:
-            return launch.run(selected, external)
+            return launch.run(selected, external, with_prometheus=with_prometheus)
         except BaseException:
             _abort(paths, launch.manifest)
             raise
@@ -413,17 +418,24 @@ def running(
     services: Sequence[str] | None = None,
     timeout: float = READY_TIMEOUT,
     progress: Progress | None = None,
+    with_prometheus: bool = False,
 ) -> Iterator[StackInfo]:
     """A started stack, stopped on leaving the block, on SIGINT/SIGTERM/SIGHUP and at exit
     (unless `keep`)."""
     paths = StatePaths(_resolve(state_dir))
+    started = partial(
+        start,
+        state_dir=paths.root,
+        services=services,
+        timeout=timeout,
+        progress=progress,
+        with_prometheus=with_prometheus,
+    )
     if keep:
-        yield start(
-            state_dir=paths.root, services=services, keep=True, timeout=timeout, progress=progress
-        )
+        yield started(keep=True)
         return
     with _termination_raises_system_exit():
-        info = start(state_dir=paths.root, services=services, timeout=timeout, progress=progress)
+        info = started()
 
         def stop_this_run() -> None:
             _stop(paths, run_id=info.run_id)
@@ -492,7 +504,13 @@ class _Launch:
             owner=ProcessRecord.of("owner", os.getpid()),
         )
 
-    def run(self, selected: Sequence[ServiceSpec], external: ExternalServers) -> StackInfo:
+    def run(
+        self,
+        selected: Sequence[ServiceSpec],
+        external: ExternalServers,
+        *,
+        with_prometheus: bool = False,
+    ) -> StackInfo:
         self.prepare_state_dir(local_postgres=external.postgres_primary is None)
         write_manifest(self.paths, self.manifest)
         if external.postgres_primary is None or external.redis_url is None:
@@ -520,6 +538,8 @@ class _Launch:
                 child=self.children[f"service:{service.name}"],
                 log=service.name,
             )
+        if with_prometheus:
+            self.start_prometheus(free_port())
         self.manifest.state = "ready"
         if self.keep:
             self.manifest.owner = None
@@ -556,6 +576,22 @@ class _Launch:
         child = self.spawn("redis", argv, log="redis", death_signal=signal.SIGTERM)
         self.manifest.ports["redis"] = port
         return f"redis://{LOOPBACK}:{port}/0", child
+
+    def start_prometheus(self, port: int) -> None:
+        self.report("starting Prometheus")
+        binary = _binary("prometheus", os.environ.get("PREFLIGHT_PROMETHEUS"))
+        directory = self.paths.root / "prometheus"
+        directory.mkdir(exist_ok=True)
+        self.manifest.data_dirs.append(str(directory))
+        config = prometheus.write_configuration(
+            directory / "prometheus.yml", self.manifest.services
+        )
+        argv = prometheus.command(binary, config, directory / "data", LOOPBACK, port)
+        child = self.spawn("prometheus", argv, log="prometheus", death_signal=signal.SIGTERM)
+        self.manifest.ports["prometheus"] = port
+        self.manifest.prometheus_url = f"http://{LOOPBACK}:{port}"
+        api = prometheus.PrometheusApi(self.manifest.prometheus_url)
+        self.wait_for("Prometheus", api.ready, child=child, log="prometheus")
 
     def start_postgres_cluster(
         self, selected: Sequence[ServiceSpec], primary_port: int, replica_port: int
