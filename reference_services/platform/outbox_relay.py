@@ -5,11 +5,13 @@ interleaving), reads the oldest unpublished rows in id (= commit) order, appends
 stream in one pipeline and marks them published. A crash between the append and the commit
 publishes the batch again: consumers deduplicate by event id.
 
-Redis may restart and lose entries its log had not yet written. Whenever the relay connects to a
-Redis server it has not seen (a new `run_id`) it reads the `sequence` of the stream's last entry
-and marks the rows after it that were published in the last `republish_window_s` unpublished
-again, so nothing committed is missing from the stream. (The window keeps a relay that starts
-next to an empty stream from republishing history, such as rows loaded by `preflight seed`.)
+Redis may restart and lose entries its log had not yet written. Whenever the relay meets a Redis
+server it has not seen (a new `run_id`: a restart, or the relay's own start) it compares the rows
+published in the last `republish_window_s` with the sequences still on the stream and marks the
+missing ones unpublished again, so nothing committed is missing from the stream (those come
+after newer entries: consumers order by `sequence`/version, not by arrival). The window bounds the
+scan and keeps a relay that starts next to an empty stream from republishing history, such as
+rows loaded by `preflight seed`.
 """
 
 import asyncio
@@ -40,10 +42,11 @@ _LAG = text(
     "SELECT count(*), coalesce(extract(epoch FROM now() - min(occurred_at)), 0)"
     " FROM outbox WHERE published_at IS NULL"
 )
-_REPUBLISH = text(
-    "UPDATE outbox SET published_at = NULL WHERE id > :after AND published_at IS NOT NULL"
-    " AND published_at > now() - make_interval(secs => :window)"
+_WAIT_LOCK = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=RELAY_LOCK)
+_RECENTLY_PUBLISHED = text(
+    "SELECT id FROM outbox WHERE published_at > now() - make_interval(secs => :window)"
 )
+_REPUBLISH = text("UPDATE outbox SET published_at = NULL WHERE id = ANY(:ids)")
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class RelayConfig:
     source: str
     batch_size: int = 500
     poll_interval_s: float = 0.02
+    max_idle_poll_s: float = 0.2
     stream_maxlen: int = 1_000_000
     lag_interval_s: float = 1.0
     retry_backoff_s: float = 0.5
@@ -105,6 +109,7 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Publish until cancelled; failures of either side are logged and retried."""
+        idle = self.config.poll_interval_s
         while True:
             try:
                 published = await self.publish_batch()
@@ -120,8 +125,16 @@ class OutboxRelay:
                 await asyncio.sleep(self.config.retry_backoff_s)
                 continue
             await self.measure_lag()
-            if published < self.config.batch_size:
-                await asyncio.sleep(self.config.poll_interval_s)
+            if published == self.config.batch_size:
+                idle = self.config.poll_interval_s
+                continue
+            # Poll often while events flow, back off (to max_idle_poll_s) while none do.
+            idle = (
+                self.config.poll_interval_s
+                if published
+                else min(idle * 2, self.config.max_idle_poll_s)
+            )
+            await asyncio.sleep(idle)
 
     async def publish_batch(self) -> int:
         """Publish the oldest unpublished rows (at most one batch); returns how many."""
@@ -156,34 +169,47 @@ class OutboxRelay:
         return len(rows)
 
     async def follow_redis_restarts(self) -> None:
+        """On a Redis server not seen before (a restart, or this relay's start), publish again the
+        recently published rows the stream no longer has."""
         server: dict[str, object] = await self.redis.info("server")
         run_id = str(server["run_id"])
         if run_id == self.redis_run_id:
             return
-        last = await self.last_published_sequence()
         async with self.engine.begin() as conn:
-            await conn.execute(_LOCK)
-            window = self.config.republish_window_s
-            republished = (
-                await conn.execute(_REPUBLISH, {"after": last, "window": window})
-            ).rowcount
-        if republished:
-            log.warning(
-                "relay: %s lost entries after sequence %d; publishing %d rows again",
-                self.config.stream,
-                last,
-                republished,
+            await conn.execute(_WAIT_LOCK)
+            window = {"window": self.config.republish_window_s}
+            recent = [row.id for row in await conn.execute(_RECENTLY_PUBLISHED, window)]
+            missing = sorted(
+                set(recent) - await self.sequences_on_stream(down_to=min(recent, default=0))
             )
-            self.metrics.republished.inc(republished)
+            if missing:
+                await conn.execute(_REPUBLISH, {"ids": missing})
+        if missing:
+            log.warning(
+                "relay: %s lacks %d recently published rows (a Redis restart lost them); "
+                "publishing them again",
+                self.config.stream,
+                len(missing),
+            )
+            self.metrics.republished.inc(len(missing))
         self.redis_run_id = run_id
 
-    async def last_published_sequence(self) -> int:
-        entries = await self.redis.xrevrange(self.config.stream, count=1)
-        if not entries:
-            return 0
-        _, fields = entries[0]
-        raw = fields.get(STREAM_FIELD) if fields else None
-        return int(orjson.loads(raw).get("sequence", 0)) if raw else 0
+    async def sequences_on_stream(self, *, down_to: int, page: int = 1000) -> set[int]:
+        """The sequences of the stream's entries, read from the newest back to `down_to`."""
+        found: set[int] = set()
+        newest = "+"
+        while down_to:
+            entries: list[tuple[bytes, dict[bytes, bytes]]] = await self.redis.xrevrange(  # type: ignore[assignment]
+                self.config.stream, max=newest, count=page
+            )
+            for _, fields in entries:
+                raw = fields.get(STREAM_FIELD) if fields else None
+                if raw:
+                    found.add(int(orjson.loads(raw).get("sequence", 0)))
+            if len(entries) < page or (found and min(found) < down_to):
+                break
+            newest = "(" + entries[-1][0].decode()
+        return found
 
     async def measure_lag(self, *, force: bool = False) -> None:
         now = time.monotonic()
