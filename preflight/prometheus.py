@@ -32,7 +32,7 @@ def configuration(
     return {
         "global": {
             "scrape_interval": f"{scrape_interval_s}s",
-            "scrape_timeout": f"{max(scrape_interval_s - 1, 1)}s",
+            "scrape_timeout": f"{scrape_interval_s}s",
             "evaluation_interval": f"{evaluation_interval_s}s",
         },
         "rule_files": [str(path) for path in rules],

@@ -171,8 +171,14 @@ class Database:
         pool = self._pools.get(role)
         if pool is None:
             pool = await self._open_pool(role)
-        async with pool.acquire(timeout=POOL_TIMEOUT_S) as conn:
+        # asyncio.timeout instead of acquire(timeout=...): that one wraps every acquire in
+        # asyncio.wait_for, a sixth of an order write's CPU.
+        async with asyncio.timeout(POOL_TIMEOUT_S):
+            conn = await pool.acquire()
+        try:
             yield conn
+        finally:
+            await pool.release(conn)
 
     async def _open_pool(self, role: Role) -> Any:
         async with self._pools_lock:

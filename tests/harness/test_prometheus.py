@@ -10,7 +10,7 @@ import pytest
 from preflight import stack
 from preflight.prometheus import PrometheusApi, configuration
 from preflight.stack import StackInfo
-from preflight.waits import wait_until
+from preflight.waits import WaitTimeout, wait_until
 from reference_services.catalog import SERVICES
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("prometheus")]
@@ -53,12 +53,23 @@ def test_a_paused_replica_fires_the_replica_lag_alert(observed_stack: StackInfo)
         try:
             with psycopg.connect(primary, autocommit=True) as conn:
                 conn.execute("CREATE TABLE lag_probe (id int)")  # WAL the replica cannot replay
-            firing = wait_until(
-                lambda: api.firing("ReplicaLagHigh"),
-                timeout=120,
-                interval=1,
-                description="ReplicaLagHigh to fire",
-            )
+            try:
+                firing = wait_until(
+                    lambda: api.firing("ReplicaLagHigh"),
+                    timeout=180,
+                    interval=1,
+                    description="ReplicaLagHigh to fire",
+                )
+            except WaitTimeout as timeout:
+                seen = {
+                    r["metric"].get("service"): r["value"][1]
+                    for r in api.query("db_replica_lag_seconds")
+                }
+                health = {t["labels"]["job"]: t["health"] for t in api.targets()}
+                states = [(a["labels"]["alertname"], a["state"]) for a in api.alerts()]
+                raise AssertionError(
+                    f"{timeout}: db_replica_lag_seconds {seen}, targets {health}, alerts {states}"
+                ) from timeout
         finally:
             standby.execute("SELECT pg_wal_replay_resume()")
 
