@@ -213,7 +213,9 @@ def main(
     scratch.chmod(0o755)
     try:
         with console.status("starting the embedded stack (MES + gateway)"):
-            running = stack.running(state_dir=scratch / "stack", services=["mes", "gateway"])
+            running = stack.running(
+                state_dir=scratch / "stack", services=["mes", "gateway"], tracing=False
+            )
             info = running.__enter__()
         try:
             ids = create_orders(info.services["mes"])

@@ -449,7 +449,7 @@ def main(
         with ExitStack() as running:
             with console.status("starting the embedded stack and the baseline"):
                 info = running.enter_context(
-                    stack.running(state_dir=scratch / "stack", services=["mes"])
+                    stack.running(state_dir=scratch / "stack", services=["mes"], tracing=False)
                 )
                 (scratch / "logs").mkdir()
                 baseline = running.enter_context(baseline_server(scratch / "logs"))

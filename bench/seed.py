@@ -28,7 +28,7 @@ def main(
     scratch = Path(tempfile.mkdtemp(prefix="preflight-bench-seed-"))
     scratch.chmod(0o755)
     try:
-        with stack.running(state_dir=scratch / "stack", services=["mes"]) as info:
+        with stack.running(state_dir=scratch / "stack", services=["mes"], tracing=False) as info:
             began = time.monotonic()
             report = seed.seed_orders(info.database_dsn("mes"), orders, seed=42)
             elapsed = time.monotonic() - began

@@ -22,6 +22,7 @@ from fixtures.seeding import faker_for
 from preflight.clients.crm import CrmClient
 from preflight.clients.mes import MesClient
 from preflight.targets import Target, TargetError, from_stack, load_profile
+from preflight.traces import JaegerTraces, TraceReader
 
 if TYPE_CHECKING:
     from preflight.stack import StackInfo
@@ -244,6 +245,16 @@ def mes_factory(
     mes: MesClient, fake: Faker, run_id: str, cleanup: CleanupRegistry | None
 ) -> MesFactory:
     return MesFactory(mes, fake, run_id, cleanup)
+
+
+@pytest.fixture
+def traces(target: Target) -> TraceReader:
+    """Spans by trace id: the embedded stack's OTLP receiver, or the profile's Jaeger."""
+    if not target.traces_url:
+        pytest.skip("the target gives no trace store ([observability] jaeger_url)")
+    if target.traces_api == "jaeger":
+        return JaegerTraces(target.traces_url)
+    return TraceReader(target.traces_url)
 
 
 @pytest.fixture

@@ -100,6 +100,7 @@ class StackInfo:
     jwt_secret: str = ""
     state_dir: str = ""
     prometheus_url: str = ""
+    traces_url: str = ""
 
     def database_dsn(self, database: str, *, replica: bool = False) -> str:
         """Plain libpq URL of `database` on the primary (or the replica)."""
@@ -124,6 +125,7 @@ class Manifest(BaseModel):
     webhook_secret: str = Field(default_factory=lambda: secrets.token_urlsafe(32))
     state_dir: str = ""
     prometheus_url: str = ""
+    traces_url: str = ""
 
     def info(self) -> StackInfo:
         return StackInfo(
@@ -135,6 +137,7 @@ class Manifest(BaseModel):
             jwt_secret=self.jwt_secret,
             state_dir=self.state_dir,
             prometheus_url=self.prometheus_url,
+            traces_url=self.traces_url,
         )
 
 
@@ -258,12 +261,15 @@ def start(
     timeout: float = READY_TIMEOUT,
     progress: Progress | None = None,
     with_prometheus: bool = False,
+    tracing: bool = True,
 ) -> StackInfo:
     """Start the stack and return once every part of it is healthy.
 
     keep: the stack outlives this process (no owner; `preflight stack down` stops it).
     reuse: return the live stack already using this state dir instead of refusing.
     with_prometheus: also run a Prometheus scraping every service, with the alert rules loaded.
+    tracing: run an OTLP receiver (`preflight.traces`) and have every service export its spans
+    to it (off for benchmarks: recording spans costs CPU).
     """
     paths = StatePaths(_resolve(state_dir))
     selected = _select_services(services)
@@ -281,7 +287,7 @@ def start(
         _tear_down(paths, previous)
         launch = _Launch(paths, keep=keep, timeout=timeout, report=report)
         try:
-            return launch.run(selected, external, with_prometheus=with_prometheus)
+            return launch.run(selected, external, with_prometheus=with_prometheus, tracing=tracing)
         except BaseException:
             _abort(paths, launch.manifest)
             raise
@@ -419,6 +425,7 @@ def running(
     timeout: float = READY_TIMEOUT,
     progress: Progress | None = None,
     with_prometheus: bool = False,
+    tracing: bool = True,
 ) -> Iterator[StackInfo]:
     """A started stack, stopped on leaving the block, on SIGINT/SIGTERM/SIGHUP and at exit
     (unless `keep`)."""
@@ -430,6 +437,7 @@ def running(
         timeout=timeout,
         progress=progress,
         with_prometheus=with_prometheus,
+        tracing=tracing,
     )
     if keep:
         yield started(keep=True)
@@ -510,6 +518,7 @@ class _Launch:
         external: ExternalServers,
         *,
         with_prometheus: bool = False,
+        tracing: bool = True,
     ) -> StackInfo:
         self.prepare_state_dir(local_postgres=external.postgres_primary is None)
         write_manifest(self.paths, self.manifest)
@@ -528,6 +537,8 @@ class _Launch:
             self.start_postgres_cluster(selected, next(ports), next(ports))
         else:
             self.use_external_postgres(selected, external)
+        if tracing:
+            self.start_trace_receiver(free_port())
         self.start_services(selected, [next(ports) for _ in selected])
         self.wait_for("Redis", lambda: redis_answers(redis_url), child=redis_child, log="redis")
         for service in selected:
@@ -576,6 +587,16 @@ class _Launch:
         child = self.spawn("redis", argv, log="redis", death_signal=signal.SIGTERM)
         self.manifest.ports["redis"] = port
         return f"redis://{LOOPBACK}:{port}/0", child
+
+    def start_trace_receiver(self, port: int) -> None:
+        self.report("starting the trace receiver")
+        argv = [sys.executable, "-m", "preflight.traces", "--host", LOOPBACK, "--port", str(port)]
+        child = self.spawn(
+            "traces", argv, log="traces", death_signal=signal.SIGTERM, cwd=project_root()
+        )
+        self.manifest.ports["traces"] = port
+        self.manifest.traces_url = f"http://{LOOPBACK}:{port}"
+        self.wait_for("trace receiver", partial(_answers, self.manifest.traces_url), child=child)
 
     def start_prometheus(self, port: int) -> None:
         self.report("starting Prometheus")
@@ -714,6 +735,8 @@ class _Launch:
             f"{prefix}JWT_SECRET": self.manifest.jwt_secret,
             f"{prefix}WEBHOOK_SECRET": self.manifest.webhook_secret,
         }
+        if self.manifest.traces_url:
+            env["OTEL_EXPORTER_OTLP_ENDPOINT"] = self.manifest.traces_url
         if service.service_roles:
             env[f"{prefix}SERVICE_TOKEN"] = issue_token(
                 self.manifest.jwt_secret,
@@ -928,6 +951,13 @@ def redis_answers(url: str) -> bool:
         return bool(client.ping())
     finally:
         client.close()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def service_ready(url: str) -> bool:

@@ -46,6 +46,11 @@ class Target:
     allow_load_hosts: tuple[str, ...] = ()
     signing_key: str | None = None
     stack_dir: str | None = None
+    traces_url: str | None = None
+    """Where spans can be read: the embedded stack's OTLP receiver, or a Jaeger query API."""
+    traces_api: str = "preflight"
+    """"preflight" (the embedded receiver) or "jaeger"."""
+    prometheus_url: str | None = None
 
     def url(self, service: str) -> str:
         try:
@@ -75,6 +80,9 @@ class Target:
             allow_load_hosts=tuple(data.get("allow_load_hosts", ())),
             signing_key=data.get("signing_key"),
             stack_dir=data.get("stack_dir"),
+            traces_url=data.get("traces_url"),
+            traces_api=data.get("traces_api", "preflight"),
+            prometheus_url=data.get("prometheus_url"),
         )
 
 
@@ -150,6 +158,11 @@ def load_profile(path: Path, environ: Mapping[str, str] | None = None) -> Target
     signing_key = _strings(_table(data, "auth", path), "auth", env).get("signing_key")
     signing_key = env.get("PREFLIGHT_SIGNING_KEY", signing_key)
 
+    observability = _strings(_table(data, "observability", path), "observability", env)
+    jaeger_url = observability.get("jaeger_url")
+    traces_url = jaeger_url or observability.get("traces_url")
+    prometheus_url = observability.get("prometheus_url")
+
     if not services:
         raise TargetError(f"{path}: [services] lists no service URL")
     allow_hosts = meta.get("allow_load_hosts", [])
@@ -176,6 +189,13 @@ def load_profile(path: Path, environ: Mapping[str, str] | None = None) -> Target
         allow_load_hosts=tuple(allow_hosts),
         signing_key=signing_key,
         stack_dir=str(meta["stack_dir"]) if meta.get("stack_dir") else None,
+        traces_url=_check_url(traces_url, "observability traces URL", ("http", "https"))
+        if traces_url
+        else None,
+        traces_api="jaeger" if jaeger_url else "preflight",
+        prometheus_url=_check_url(prometheus_url, "observability.prometheus_url", ("http", "https"))
+        if prometheus_url
+        else None,
     )
 
 
@@ -206,6 +226,13 @@ def write_profile(target: Target, path: Path) -> Path:
         lines += ["", "[redis]", f"url = {quoted(target.redis_url)}"]
     if target.signing_key:
         lines += ["", "[auth]", f"signing_key = {quoted(target.signing_key)}"]
+    if target.traces_url or target.prometheus_url:
+        lines += ["", "[observability]"]
+        if target.traces_url:
+            key = "jaeger_url" if target.traces_api == "jaeger" else "traces_url"
+            lines.append(f"{key} = {quoted(target.traces_url)}")
+        if target.prometheus_url:
+            lines.append(f"prometheus_url = {quoted(target.prometheus_url)}")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -229,4 +256,6 @@ def from_stack(info: "StackInfo") -> Target:
         allow_load_hosts=(),
         signing_key=info.jwt_secret or None,
         stack_dir=info.state_dir or None,
+        traces_url=info.traces_url or None,
+        prometheus_url=info.prometheus_url or None,
     )

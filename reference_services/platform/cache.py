@@ -38,6 +38,7 @@ class VersionedCache:
         self.prefix = prefix
         self.ttl_s = ttl_s
         self._put = redis.register_script(_PUT_IF_NEWER)
+        self._loaded = False  # loaded before the first EVALSHA, which would fail (NOSCRIPT)
         self.hits = 0
         self.misses = 0
 
@@ -64,6 +65,9 @@ class VersionedCache:
 
     async def _put_raw(self, key: str, value: bytes, kind: str) -> None:
         try:
+            if not self._loaded:
+                await self.redis.script_load(_PUT_IF_NEWER)
+                self._loaded = True
             await self._put(keys=[self.prefix + key], args=[value, self.ttl_s, kind])
         except RedisError as exc:
             log.warning("cache write skipped: %s", exc.__class__.__name__)

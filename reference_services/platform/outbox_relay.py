@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass
 
 import orjson
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -146,7 +148,21 @@ class OutboxRelay:
             if not rows:
                 return 0
             pipe = self.redis.pipeline(transaction=False)
+            tracer = trace.get_tracer(__name__)
             for row in rows:
+                if row.traceparent:  # the publication joins the trace of the change it carries
+                    parent = propagate.extract({"traceparent": row.traceparent})
+                    tracer.start_span(
+                        f"{self.config.stream} publish",
+                        context=parent,
+                        kind=SpanKind.PRODUCER,
+                        attributes={
+                            "messaging.system": "redis",
+                            "messaging.destination.name": self.config.stream,
+                            "messaging.message.id": str(row.event_id),
+                            "event.type": row.event_type,
+                        },
+                    ).end()
                 envelope = Envelope(
                     id=row.event_id,
                     type=row.event_type,

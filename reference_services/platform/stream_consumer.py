@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
@@ -184,9 +186,25 @@ class StreamConsumer:
         except InvalidEvent as error:
             await self.dead_letter(entry_id, fields, str(error), attempt)
             return
+        parent = propagate.extract({"traceparent": envelope.traceparent or ""})
+        span = trace.get_tracer(__name__).start_span(
+            f"{self.config.stream} process",
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "redis",
+                "messaging.destination.name": self.config.stream,
+                "messaging.consumer.group.name": self.config.group,
+                "messaging.message.id": str(envelope.id),
+                "event.type": envelope.type,
+                "delivery.attempt": attempt,
+            },
+        )
         try:
-            await self.handler(envelope, entry_id)
+            with trace.use_span(span, end_on_exit=True, record_exception=False):
+                await self.handler(envelope, entry_id)
         except Exception as error:
+            span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
             self.metrics.failed.inc()
             log.warning(
                 "consumer %s: %s %s failed (attempt %d of %d): %s",

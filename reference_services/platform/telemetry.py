@@ -165,8 +165,30 @@ def build_tracer(service: str, otlp_endpoint: str | None) -> trace.Tracer:
 
     provider = TracerProvider(resource=resource)
     exporter = OTLPSpanExporter(endpoint=otlp_endpoint.rstrip("/") + "/v1/traces")
-    provider.add_span_processor(BatchSpanProcessor(exporter))
+    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=500))
+    trace_clients(provider)
     return provider.get_tracer(service)
+
+
+_clients_traced = False
+
+
+def trace_clients(provider: TracerProvider) -> None:
+    """Spans for every PostgreSQL, Redis and outgoing HTTP call of this process (once per process:
+    a service runs alone in its process), and this provider as the global one, so stream
+    consumers and the outbox relay find it."""
+    global _clients_traced
+    if _clients_traced:
+        return
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    trace.set_tracer_provider(provider)
+    AsyncPGInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
+    RedisInstrumentor().instrument(tracer_provider=provider)
+    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+    _clients_traced = True
 
 
 class _ContextFilter(logging.Filter):

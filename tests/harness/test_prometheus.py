@@ -55,10 +55,14 @@ def test_a_paused_replica_fires_the_replica_lag_alert(observed_stack: StackInfo)
                 conn.execute("CREATE TABLE lag_probe (id int)")  # WAL the replica cannot replay
             try:
                 firing = wait_until(
-                    lambda: api.firing("ReplicaLagHigh"),
+                    lambda: [
+                        alert
+                        for alert in api.firing("ReplicaLagHigh")
+                        if alert["labels"].get("service") == "mes"
+                    ],
                     timeout=180,
                     interval=1,
-                    description="ReplicaLagHigh to fire",
+                    description="ReplicaLagHigh to fire for the MES",
                 )
             except WaitTimeout as timeout:
                 seen = {
@@ -73,8 +77,6 @@ def test_a_paused_replica_fires_the_replica_lag_alert(observed_stack: StackInfo)
         finally:
             standby.execute("SELECT pg_wal_replay_resume()")
 
-    services = {alert["labels"]["service"] for alert in firing}
-    assert "mes" in services
     assert firing[0]["annotations"]["runbook_url"] == "observability/runbooks/replica-lag.md"
     wait_until(
         lambda: not api.firing("ReplicaLagHigh"),

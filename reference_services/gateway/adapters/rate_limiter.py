@@ -91,6 +91,7 @@ class RateLimiter:
         self.on_error = on_error
         self.clock = clock
         self._script = redis.register_script(TOKEN_BUCKET)
+        self._loaded = False  # loaded before the first EVALSHA, which would fail (NOSCRIPT)
         self._bypass_until = 0.0
         self._queue: list[_Pending] = []
         self._sending = False
@@ -136,6 +137,9 @@ class RateLimiter:
 
     async def _send(self, batch: list[_Pending]) -> None:
         try:
+            if not self._loaded:
+                await self.redis.script_load(TOKEN_BUCKET)
+                self._loaded = True
             results = await self._evalsha(batch)
             if any(isinstance(result, NoScriptError) for result in results):
                 await self.redis.script_load(TOKEN_BUCKET)

@@ -1,0 +1,49 @@
+"""One request through the gateway is one trace: gateway, MES, its database and cache calls, and
+the publication of the events it caused, without errors and with a bounded number of spans."""
+
+import random
+
+from fixtures.mes import MesFactory, Plant
+from preflight.clients.gateway import GatewayCallers
+from preflight.expect import expect_status
+from preflight.traces import Span, TraceReader
+
+MAX_SPANS = 60
+
+
+def new_traceparent() -> tuple[str, str, str]:
+    trace_id = f"{random.getrandbits(128):032x}"
+    span_id = f"{random.getrandbits(64):016x}"
+    return f"00-{trace_id}-{span_id}-01", trace_id, span_id
+
+
+def services(spans: list[Span]) -> set[str]:
+    return {span.service for span in spans}
+
+
+def test_an_order_placed_through_the_gateway_is_one_trace_to_the_event_stream(
+    callers: GatewayCallers, mes_factory: MesFactory, plant: Plant, traces: TraceReader
+) -> None:
+    traceparent, trace_id, caller_span = new_traceparent()
+    planner = callers("planner", plant.code)
+
+    response = planner.http.post(
+        "/orders", json=mes_factory.build_order(plant), headers={"traceparent": traceparent}
+    )
+    expect_status(response, 201)
+
+    spans = traces.wait_for(
+        trace_id,
+        lambda found: {"gateway", "mes", "mes-relay"} <= services(found),
+        description="spans of the gateway, the MES and the relay",
+    )
+    by_id = {span.span_id: span for span in spans}
+    assert {span.trace_id for span in spans} == {trace_id}
+    assert [s.name for s in spans if s.status == "error"] == []
+    assert len(spans) <= MAX_SPANS
+    roots = [s for s in spans if s.parent_id not in by_id]
+    assert {s.parent_id for s in roots} == {caller_span}, "every span hangs off the caller's"
+    assert any(s.service == "mes" and s.attributes.get("db.system") == "postgresql" for s in spans)
+    published = [s for s in spans if s.service == "mes-relay" and s.kind == "producer"]
+    assert published, "the relay's publication joins the trace"
+    assert by_id[published[0].parent_id or ""].service == "mes"
