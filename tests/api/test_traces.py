@@ -3,9 +3,12 @@ the publication of the events it caused, without errors and with a bounded numbe
 
 import random
 
+from fixtures.crm import CrmFactory
 from fixtures.mes import MesFactory, Plant
+from preflight.clients.crm import CrmClient
 from preflight.clients.gateway import GatewayCallers
 from preflight.expect import expect_status
+from preflight.targets import Target
 from preflight.traces import Span, TraceReader
 
 MAX_SPANS = 60
@@ -47,3 +50,35 @@ def test_an_order_placed_through_the_gateway_is_one_trace_to_the_event_stream(
     published = [s for s in spans if s.service == "mes-relay" and s.kind == "producer"]
     assert published, "the relay's publication joins the trace"
     assert by_id[published[0].parent_id or ""].service == "mes"
+
+
+def test_a_sales_order_placed_in_the_crm_is_one_trace_through_submission_to_the_stream(
+    crm: CrmClient,
+    crm_factory: CrmFactory,
+    plant: Plant,
+    traces: TraceReader,
+    target: Target,
+) -> None:
+    traceparent, trace_id, caller_span = new_traceparent()
+    customer = crm_factory.create_customer(plant.code)
+    order = crm_factory.build_sales_order(customer, sku=plant.skus[0])
+
+    placed = crm.http.post("/sales-orders", json=order, headers={"traceparent": traceparent})
+    expect_status(placed, 201)
+
+    # Consumers of mes.events join the trace too, when the target runs them.
+    consumers = {"reporting", "notification"} & set(target.services)
+    path = {"crm", "gateway", "mes", "mes-relay"} | consumers
+    spans = traces.wait_for(
+        trace_id,
+        lambda found: path <= services(found),
+        description=f"spans of {', '.join(sorted(path))}",
+    )
+    by_id = {span.span_id: span for span in spans}
+    assert [s.name for s in spans if s.status == "error"] == []
+    assert len(spans) <= MAX_SPANS * 2
+    assert {s.parent_id for s in spans if s.parent_id not in by_id} == {caller_span}
+    submit = next(s for s in spans if s.name == "submit sales order")
+    assert submit.service == "crm"
+    mes_server = [s for s in spans if s.service == "mes" and s.kind == "server"]
+    assert any(by_id[s.parent_id or ""].service == "gateway" for s in mes_server)

@@ -96,11 +96,14 @@ def python_in_background(code: str, state_dir: Path) -> subprocess.Popen[bytes]:
 
 def wait_for_ready_manifest(state_dir: Path, child: subprocess.Popen[bytes]) -> StackInfo:
     def ready() -> StackInfo | None:
-        if child.poll() is not None:
+        exited = child.poll() is not None  # before reading: a kept stack's starter exits at once
+        manifest = stack.read_manifest(StatePaths(state_dir))
+        if manifest is not None and manifest.state == "ready":
+            return manifest.info()
+        if exited:
             output = child.stdout.read().decode() if child.stdout else ""
             pytest.fail(f"the process starting the stack exited early:\n{output}")
-        manifest = stack.read_manifest(StatePaths(state_dir))
-        return manifest.info() if manifest is not None and manifest.state == "ready" else None
+        return None
 
     return wait_until(ready, timeout=90, interval=0.2, description="the stack to become ready")
 

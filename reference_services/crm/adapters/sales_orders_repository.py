@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from opentelemetry import propagate
 from sqlalchemy import Row, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -69,6 +70,7 @@ def _from_row(row: Row[Any]) -> SalesOrder:
         version=row.version,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        trace_context=row.traceparent,
     )
 
 
@@ -95,6 +97,10 @@ class SalesOrderRepository:
         return int((await self.conn.execute(_NEXT_NUMBER)).scalar_one())
 
     async def add(self, order: SalesOrder) -> None:
+        if order.trace_context is None:  # remember the placing request's trace for the submission
+            carrier: dict[str, str] = {}
+            propagate.inject(carrier)
+            order.trace_context = carrier.get("traceparent")
         await self.conn.execute(
             sales_orders.insert().values(
                 id=order.id,
@@ -107,6 +113,7 @@ class SalesOrderRepository:
                 priority=order.priority,
                 submit_attempts=order.submit_attempts,
                 created_at=order.created_at,
+                traceparent=order.trace_context,
                 **_values(order),
             )
         )

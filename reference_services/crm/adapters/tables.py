@@ -71,6 +71,7 @@ sales_orders = Table(
     Column("version", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("traceparent", Text),
     CheckConstraint("quantity > 0", name="sales_orders_quantity_positive"),
     CheckConstraint("priority BETWEEN 1 AND 5", name="sales_orders_priority_range"),
     CheckConstraint("status IN ('submitted', 'accepted', 'rejected')", name="sales_orders_status"),

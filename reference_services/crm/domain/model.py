@@ -142,6 +142,9 @@ class SalesOrder:
     version: int = 1
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    trace_context: str | None = None
+    """The W3C traceparent of the request that placed the order: its submission to the MES
+    continues that trace, however much later it happens."""
 
     def __post_init__(self) -> None:
         if self.quantity < 1:

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from opentelemetry import propagate, trace
+
 from reference_services.crm.domain.model import (
     Accepted,
     Backoff,
@@ -75,6 +77,13 @@ class Submitter:
         return len(claimed)
 
     async def _submit(self, order: SalesOrder) -> None:
+        parent = propagate.extract({"traceparent": order.trace_context or ""})
+        with trace.get_tracer(__name__).start_as_current_span(
+            "submit sales order", context=parent, attributes={"sales_order.ref": order.order_ref}
+        ):
+            await self._submit_and_settle(order)
+
+    async def _submit_and_settle(self, order: SalesOrder) -> None:
         outcome = await self.gateway.submit(order)
         async with self.transaction() as tx:
             current = await tx.sales_orders.get_for_update(order.id)
