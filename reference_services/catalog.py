@@ -44,6 +44,12 @@ SERVICES: tuple[ServiceSpec, ...] = (
         env_prefix="GATEWAY_",
     ),
     ServiceSpec(
+        name="reporting",
+        app="reference_services.reporting.entrypoints.app:app_factory",
+        database="reporting",
+        env_prefix="REPORTING_",
+    ),
+    ServiceSpec(
         name="crm",
         app="reference_services.crm.entrypoints.app:app_factory",
         database="crm",

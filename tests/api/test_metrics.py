@@ -15,6 +15,7 @@ from preflight.expect import expect_status
 from preflight.pytest_plugin import service_url
 from preflight.targets import Target
 from preflight.waits import wait_until
+from reference_services.catalog import SERVICES
 
 UNBOUNDED_VALUE = [
     re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I),  # ids
@@ -39,7 +40,7 @@ def value(url: str, name: str, **labels: str) -> float:
     return sum(found)
 
 
-@pytest.mark.parametrize("service", ["mes", "mes-relay", "gateway", "crm"])
+@pytest.mark.parametrize("service", [service.name for service in SERVICES])
 def test_every_label_is_bounded(target: Target, service: str) -> None:
     url = service_url(target, service)
     unbounded = [

@@ -63,6 +63,7 @@ POLICY: Mapping[str, tuple[str, ...]] = {
         "POST /operators",
         "GET /customers/**",
         "GET /sales-orders/**",
+        "GET /reports/**",
     ),
     "operator": (
         "GET /orders",

@@ -1,0 +1,48 @@
+"""The reporting service: read models of the MES's orders, built from the mes.events stream."""
+
+import os
+import socket
+
+from fastapi import FastAPI
+
+from reference_services.platform.background import run_with_app
+from reference_services.platform.events import Envelope
+from reference_services.platform.service_app import build_service_app
+from reference_services.platform.stream_consumer import (
+    ConsumerConfig,
+    ConsumerMetrics,
+    StreamConsumer,
+)
+from reference_services.reporting.adapters.read_model import apply_event
+from reference_services.reporting.entrypoints.routes import reports
+from reference_services.reporting.settings import ReportingSettings
+
+VERSION = "1.0.0"
+
+
+def create_app(settings: ReportingSettings) -> FastAPI:
+    app = build_service_app(settings, title="Reporting", version=VERSION, routers=[reports.router])
+    resources = app.state.resources
+    config = ConsumerConfig(
+        stream=settings.events_stream,
+        group=settings.consumer_group,
+        consumer=f"{settings.service_name}-{socket.gethostname()}-{os.getpid()}",
+        dead_letter_stream=f"{settings.events_stream}.dead.{settings.consumer_group}",
+        max_attempts=settings.max_attempts,
+        retry_idle_ms=settings.retry_idle_ms,
+        batch_size=settings.batch_size,
+    )
+
+    async def handle(event: Envelope, entry_id: str) -> None:
+        await apply_event(resources.db, event, entry_id)
+
+    consumer = StreamConsumer(
+        resources.redis, config, handle, ConsumerMetrics(resources.metrics.registry, config)
+    )
+    run_with_app(app, consumer.run)
+    app.state.consumer = consumer
+    return app
+
+
+def app_factory() -> FastAPI:
+    return create_app(ReportingSettings())
