@@ -50,29 +50,6 @@ class EventStream:
                 return found
             start = f"({entries[-1][0].decode()}"
 
-    def last_sequence(self) -> int:
-        """The `sequence` (outbox position) of the stream's last entry; 0 when it is empty."""
-        last: list[tuple[bytes, dict[bytes, bytes]]] = self.redis.xrevrange(  # type: ignore[assignment]
-            self.stream, count=1
-        )
-        if not last or ENVELOPE not in last[0][1]:
-            return 0
-        return int(orjson.loads(last[0][1][ENVELOPE]).get("sequence", 0))
-
-    def wait_for_sequence(self, position: int, *, timeout: float = 20) -> int:
-        """Wait until the relay has published up to outbox position `position`."""
-        return (
-            wait_until(
-                lambda: (found := self.last_sequence()) >= position and found,
-                timeout=timeout,
-                interval=0.05,
-                description=f"the relay to publish outbox position {position}",
-                ignored_exceptions=(RedisConnectionError,),
-            )
-            if position > 0
-            else 0
-        )
-
     def about(self, subjects: Collection[str], mark: str = "0-0") -> list[dict[str, Any]]:
         """The envelopes after `mark` whose subject (the order id) is one of `subjects`."""
         wanted = set(subjects)

@@ -1,4 +1,5 @@
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import psycopg
@@ -8,6 +9,7 @@ from faker import Faker
 from fixtures.order_flow import Actors, OrderFlow
 from preflight.clients.events import EventStream
 from preflight.targets import Target
+from preflight.waits import wait_until
 from reference_services.platform.events import validation_errors
 
 SUITE = Path(__file__).parent
@@ -47,7 +49,12 @@ def events_follow_their_contracts(target: Target) -> Iterator[None]:
         yield
         mes = target.database("mes")
         if mes is not None:
-            stream.wait_for_sequence(committed_outbox_position(mes.primary), timeout=20)
+            position = committed_outbox_position(mes.primary)
+            wait_until(
+                partial(published_up_to, mes.primary, position),
+                timeout=20,
+                description=f"the relay to publish outbox position {position}",
+            )
         broken = [
             f"{event['type']} {event['id']}: {'; '.join(errors)}"
             for event in stream.since(mark)
@@ -61,3 +68,14 @@ def committed_outbox_position(dsn: str) -> int:
     with psycopg.connect(dsn, connect_timeout=5) as conn:
         row = conn.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()
     return int(row[0]) if row else 0
+
+
+def published_up_to(dsn: str, position: int) -> bool:
+    """Whether the relay has published every outbox row up to `position` (the stream's last
+    entry says less: copies or republished rows may follow the newest one)."""
+    with psycopg.connect(dsn, connect_timeout=5) as conn:
+        row = conn.execute(
+            "SELECT NOT EXISTS (SELECT 1 FROM outbox WHERE id <= %s AND published_at IS NULL)",
+            (position,),
+        ).fetchone()
+    return bool(row and row[0])
