@@ -112,8 +112,14 @@ def parse_id(raw: str, what: str) -> uuid.UUID:
         raise not_found(f"{what} {raw}") from None
 
 
+def _json_default(value: object) -> object:
+    if isinstance(value, uuid.UUID):  # asyncpg's own UUID type subclasses it; orjson wants exact
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    raw = body if isinstance(body, bytes) else orjson.dumps(body)
+    raw = body if isinstance(body, bytes) else orjson.dumps(body, default=_json_default)
     return Response(raw, status_code=status, media_type="application/json", headers=headers)
 
 

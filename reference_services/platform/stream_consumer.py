@@ -200,11 +200,14 @@ class StreamConsumer:
                 "delivery.attempt": attempt,
             },
         )
-        try:
-            with trace.use_span(span, end_on_exit=True, record_exception=False):
+        failure: Exception | None = None
+        with trace.use_span(span, end_on_exit=True, record_exception=False):
+            try:
                 await self.handler(envelope, entry_id)
-        except Exception as error:
-            span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+            except Exception as error:
+                span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+                failure = error
+        if failure is not None:
             self.metrics.failed.inc()
             log.warning(
                 "consumer %s: %s %s failed (attempt %d of %d): %s",
@@ -213,11 +216,11 @@ class StreamConsumer:
                 envelope.id,
                 attempt,
                 self.config.max_attempts,
-                error,
+                failure,
             )
             if attempt >= self.config.max_attempts:
                 await self.dead_letter(
-                    entry_id, fields, f"{type(error).__name__}: {error}", attempt
+                    entry_id, fields, f"{type(failure).__name__}: {failure}", attempt
                 )
             return
         await self.redis.xack(self.config.stream, self.config.group, entry_id)

@@ -24,7 +24,6 @@ import pytest
 from preflight.waits import wait_until_async
 from reference_services.crm.adapters.mes_gateway import FeedUnavailable, MesGateway
 from reference_services.crm.domain.model import (
-    Backoff,
     Customer,
     MesStatus,
     SalesOrder,
@@ -33,6 +32,7 @@ from reference_services.crm.domain.model import (
 )
 from reference_services.crm.service_layer.progress import ProgressPoller
 from reference_services.crm.service_layer.submitter import Submitter
+from reference_services.platform.backoff import Backoff
 
 START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 PROBLEMS = "https://preflight.dev/problems/"

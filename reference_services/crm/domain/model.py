@@ -1,12 +1,13 @@
 """Customers, sales orders and what a sales order learns from the MES. Pure Python: no web,
 database or cache imports."""
 
-import random
 import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+
+from reference_services.platform.backoff import Backoff
 
 PRIORITY_MIN = 1
 PRIORITY_MAX = 5
@@ -106,20 +107,6 @@ class MesProgress:
     updated_at: datetime
 
 
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential backoff with jitter: attempt n waits between half and all of
-    min(cap, base * 2^(n-1)), so retries spread out without ever shrinking to nothing."""
-
-    base_s: float = 0.2
-    cap_s: float = 30.0
-    rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
-
-    def delay(self, attempt: int) -> float:
-        ceiling = min(self.cap_s, self.base_s * 2.0 ** min(max(attempt - 1, 0), 32))
-        return ceiling / 2 + self.rng.uniform(0, ceiling / 2)
-
-
 @dataclass
 class SalesOrder:
     id: uuid.UUID
@@ -145,6 +132,9 @@ class SalesOrder:
     trace_context: str | None = None
     """The W3C traceparent of the request that placed the order: its submission to the MES
     continues that trace, however much later it happens."""
+    completion_notified_at: datetime | None = None
+    """When the notification service called back that production completed (a hint: the
+    status itself comes from the MES's order feed)."""
 
     def __post_init__(self) -> None:
         if self.quantity < 1:

@@ -11,11 +11,12 @@ import httpx
 from prometheus_client import CollectorRegistry, Counter
 
 from reference_services.crm.adapters.mes_gateway import MesGateway
-from reference_services.crm.domain.model import Backoff, SubmissionOutcome
+from reference_services.crm.domain.model import SubmissionOutcome
 from reference_services.crm.service_layer.progress import ProgressPoller
 from reference_services.crm.service_layer.submitter import Submitter
 from reference_services.crm.service_layer.unit_of_work import Transaction, UnitOfWork
 from reference_services.crm.settings import CrmSettings
+from reference_services.platform.backoff import Backoff
 from reference_services.platform.db import Database
 
 

@@ -17,13 +17,13 @@ from opentelemetry import propagate, trace
 
 from reference_services.crm.domain.model import (
     Accepted,
-    Backoff,
     Rejected,
     RetryLater,
     SalesOrder,
     SubmissionOutcome,
 )
 from reference_services.crm.service_layer.unit_of_work import TransactionFactory
+from reference_services.platform.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
