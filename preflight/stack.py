@@ -729,7 +729,7 @@ class _Launch:
 
     def service_env(self, service: ServiceSpec, urls: dict[str, str]) -> dict[str, str]:
         prefix = service.env_prefix
-        env = {
+        env = {name: value for name, value in service.env if name not in os.environ} | {
             f"{prefix}REDIS_URL": self.manifest.redis_url,
             f"{prefix}RUN_ID": self.run_id,
             f"{prefix}JWT_SECRET": self.manifest.jwt_secret,

@@ -20,6 +20,8 @@ class ServiceSpec:
     migrates: bool = True
     api: bool = True
     """False for a worker with only /health and /metrics: it has no OpenAPI document."""
+    env: tuple[tuple[str, str], ...] = ()
+    """Settings for the embedded stack (an environment variable of the same name wins)."""
 
 
 SERVICES: tuple[ServiceSpec, ...] = (
@@ -48,6 +50,21 @@ SERVICES: tuple[ServiceSpec, ...] = (
         app="reference_services.reporting.entrypoints.app:app_factory",
         database="reporting",
         env_prefix="REPORTING_",
+    ),
+    ServiceSpec(
+        name="notification",
+        app="reference_services.notification.entrypoints.app:app_factory",
+        database="notification",
+        env_prefix="NOTIFICATION_",
+        env=(
+            # The stack's CRM and the tests' webhook receivers listen on loopback.
+            ("NOTIFICATION_CALLBACK_ALLOWLIST", "127.0.0.1/32,::1/128"),
+            # Short enough for a test to see the hold alert fire, long beyond the noise.
+            ("NOTIFICATION_HOLD_ALERT_AFTER_S", "3"),
+            ("NOTIFICATION_SCAN_INTERVAL_S", "0.5"),
+            ("NOTIFICATION_DELIVERY_BACKOFF_BASE_S", "0.2"),
+            ("NOTIFICATION_DELIVERY_BACKOFF_CAP_S", "5"),
+        ),
     ),
     ServiceSpec(
         name="crm",

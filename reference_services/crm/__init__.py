@@ -17,4 +17,9 @@ updated_since=<watermark - overlap>&sort=updated_at), not from callbacks:
 The price is a delay of up to one poll interval (CRM_STATUS_POLL_INTERVAL_S, 0.5 s) plus the MES
 replica's lag, and one feed request per interval while any sales order can still change (none
 while every order is rejected, completed or cancelled).
+
+The notification service also calls back when an order completes (POST /callbacks/mes-orders,
+signed with CRM_WEBHOOK_SECRET): the CRM records it once per event (completion_notified_at on
+the sales order) and polls at once. The callback is a hint that shortens the wait; the feed stays
+the source of the status, so a lost callback costs nothing.
 """

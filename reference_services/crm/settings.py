@@ -21,6 +21,7 @@ class CrmSettings(ServiceSettings):
     status_poll_interval_s: float = Field(default=0.5, gt=0)
     status_poll_overlap_s: float = Field(default=5.0, ge=0)
     status_poll_page_size: int = Field(default=200, ge=1, le=200)
+    webhook_secret: str = Field(default="", description="Verifies the notification callbacks")
 
     @property
     def submit_lease_s(self) -> float:

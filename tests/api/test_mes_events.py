@@ -14,6 +14,7 @@ from preflight.clients.mes import MesClient
 from preflight.expect import expect_status
 from preflight.pytest_plugin import service_url
 from preflight.targets import Target
+from preflight.waits import wait_until
 from reference_services.platform.events import validation_errors
 
 
@@ -113,3 +114,24 @@ def test_the_relay_exports_its_outbox_lag(target: Target) -> None:
     assert samples["outbox_lag_seconds"] >= 0
     assert samples["outbox_unpublished_events"] >= 0
     assert "outbox_published_events_total" in samples
+
+
+@pytest.mark.parametrize("consumer", ["reporting", "notification"])
+def test_each_consumer_exports_its_lag_and_pending_count(target: Target, consumer: str) -> None:
+    url = service_url(target, consumer)
+
+    def exported() -> dict[str, float] | None:
+        response = httpx.get(f"{url}/metrics", timeout=10)
+        response.raise_for_status()
+        found = {
+            sample.name: sample.value
+            for family in text_string_to_metric_families(response.text)
+            for sample in family.samples
+            if (sample.labels.get("stream"), sample.labels.get("group")) == ("mes.events", consumer)
+        }
+        return found if "stream_consumer_lag_events" in found else None
+
+    samples = wait_until(exported, timeout=10, description=f"{consumer}'s consumer lag")
+    assert samples["stream_consumer_lag_events"] >= 0
+    assert samples["stream_consumer_pending_events"] >= 0
+    assert "stream_events_handled_total" in samples

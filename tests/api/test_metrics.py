@@ -24,7 +24,7 @@ UNBOUNDED_VALUE = [
 ]
 BOUNDED_LABELS = {
     "service", "method", "route", "status", "plant", "transition", "upstream", "outcome",
-    "stream", "group", "side", "role", "pool", "result", "le", "quantile",
+    "stream", "group", "side", "role", "pool", "result", "type", "le", "quantile",
 }  # fmt: skip
 
 

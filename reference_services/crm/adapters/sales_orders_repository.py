@@ -71,6 +71,7 @@ def _from_row(row: Row[Any]) -> SalesOrder:
         created_at=row.created_at,
         updated_at=row.updated_at,
         trace_context=row.traceparent,
+        completion_notified_at=row.completion_notified_at,
     )
 
 

@@ -72,6 +72,7 @@ sales_orders = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("traceparent", Text),
+    Column("completion_notified_at", DateTime(timezone=True)),
     CheckConstraint("quantity > 0", name="sales_orders_quantity_positive"),
     CheckConstraint("priority BETWEEN 1 AND 5", name="sales_orders_priority_range"),
     CheckConstraint("status IN ('submitted', 'accepted', 'rejected')", name="sales_orders_status"),
@@ -93,6 +94,17 @@ mes_feed = Table(
     Column("feed", String(32), primary_key=True),
     Column("watermark", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Completion callbacks from the notification service, by event id: each is applied once.
+mes_callbacks = Table(
+    "mes_callbacks",
+    metadata,
+    Column("event_id", UUID(as_uuid=True), primary_key=True),
+    Column("event_type", String(100), nullable=False),
+    Column("mes_order_id", UUID(as_uuid=True), nullable=False),
+    Column("webhook_id", String(100), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 idempotency_keys = define_idempotency_keys(metadata)

@@ -89,6 +89,9 @@ class SalesOrderPublic(BaseModel):
     mes_order_id: uuid.UUID | None
     mes_status: MesStatus | None = Field(description="The production order's latest status")
     submit_attempts: int
+    completion_notified_at: datetime | None = Field(
+        description="When the notification service called back that production completed"
+    )
     version: int
     created_at: datetime
     updated_at: datetime

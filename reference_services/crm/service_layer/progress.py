@@ -13,6 +13,7 @@ lag on the MES's reads, and small clock differences between the CRM and MES host
 """
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -49,6 +50,11 @@ class ProgressPoller:
         self.page_size = page_size
         self.clock = clock
         self.on_applied = on_applied
+        self._woken = asyncio.Event()
+
+    def wake(self) -> None:
+        """Poll now rather than at the end of the interval (a completion callback came in)."""
+        self._woken.set()
 
     async def poll_once(self) -> int:
         """Read the feed from the watermark to its end; returns how many sales orders changed."""
@@ -103,4 +109,6 @@ class ProgressPoller:
                 wait = max(wait, exc.retry_after_s or 0.0)
             except Exception:
                 log.exception("progress poll failed")
-            await asyncio.sleep(wait)
+            self._woken.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), wait)

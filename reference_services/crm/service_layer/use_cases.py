@@ -76,6 +76,9 @@ def present_sales_order(order: SalesOrder) -> dict[str, Any]:
         "mes_order_id": str(order.mes_order_id) if order.mes_order_id else None,
         "mes_status": order.mes_status.value if order.mes_status else None,
         "submit_attempts": order.submit_attempts,
+        "completion_notified_at": (
+            order.completion_notified_at.isoformat() if order.completion_notified_at else None
+        ),
         "version": order.version,
         "created_at": order.created_at.isoformat(),
         "updated_at": order.updated_at.isoformat(),

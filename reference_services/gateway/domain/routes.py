@@ -42,6 +42,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/sales-orders", "crm", "/sales-orders"),
     Route("/reports", "reporting", "/reports"),
     Route("/webhooks", "notification", "/webhooks"),
+    Route("/feed", "notification", "/feed"),
 )
 
 _READ_PLANT = ("GET /products", "GET /products/{plant}/{sku}", "GET /work-centers")
@@ -64,6 +65,8 @@ POLICY: Mapping[str, tuple[str, ...]] = {
         "GET /customers/**",
         "GET /sales-orders/**",
         "GET /reports/**",
+        "GET /feed",
+        "POST /feed/{number}/read",
     ),
     "operator": (
         "GET /orders",

@@ -1,9 +1,9 @@
 """The public API document: the upstreams' own OpenAPI documents, as the gateway serves them.
 
 Every upstream path a route serves appears under /api/v1 with the route's rewrite undone; the
-X-Plant-Scope header (the gateway sets it from the token) is removed; bearer auth applies to every
-operation, and each documents the gateway's own problem responses. Schemas of the same name in two
-upstreams stay shared when equal, else are prefixed with the upstream's name.
+X-Plant-Scope and X-User headers (the gateway sets them from the token) are removed; bearer auth
+applies to every operation, and each documents the gateway's own problem responses. Schemas of the
+same name in two upstreams stay shared when equal, else are prefixed with the upstream's name.
 """
 
 import contextlib
@@ -16,7 +16,7 @@ from typing import Any
 from reference_services.catalog import SERVICES
 from reference_services.gateway.domain.routes import PUBLIC_PREFIX, Route
 
-HIDDEN_HEADERS = frozenset({"x-plant-scope"})
+HIDDEN_HEADERS = frozenset({"x-plant-scope", "x-user"})
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 PROBLEM_SCHEMA = "GatewayProblem"
 SCHEMA_REF = "#/components/schemas/"

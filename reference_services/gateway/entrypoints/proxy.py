@@ -6,8 +6,9 @@ path). Refusals raise Problem, which the app's handlers render as problem+json.
 
 Upstream requests carry only what the upstream needs: Content-Type, Accept, Idempotency-Key,
 If-Match, If-None-Match, X-Min-LSN, X-Preflight-Run, X-Request-ID (the telemetry middleware's, which
-is the caller's or a new one), the W3C trace context, and X-Plant-Scope from the token (a
-client-sent one is dropped, like Authorization, hop-by-hop and any other header). Responses pass
+is the caller's or a new one), the W3C trace context, and X-Plant-Scope and X-User (the subject)
+from the token (client-sent ones are dropped, like Authorization, hop-by-hop and any other
+header). Responses pass
 back Content-Type, X-Commit-LSN, Location (as a public path), Idempotent-Replayed, X-Cache,
 Retry-After, ETag, Allow, X-Request-ID and traceresponse.
 """
@@ -129,6 +130,7 @@ class Proxy:
         if upstream is None:
             raise _failure(UpstreamFailure(route.upstream, "upstream-unavailable"))
         forwarded.append((b"x-plant-scope", identity.plant_scope.encode()))
+        forwarded.append((b"x-user", identity.subject.encode()))
         forwarded.append((b"x-request-id", request_id_var.get().encode()))
         idempotent = method in IDEMPOTENT_METHODS or any(
             name == b"idempotency-key" for name, _ in forwarded
