@@ -20,13 +20,13 @@ setup:
 	@bash deploy/ci/setup.sh
 
 lint: setup
-	$(VENV)/bin/ruff check preflight reference_services fixtures tests bench
-	$(VENV)/bin/ruff format --check preflight reference_services fixtures tests bench
+	$(VENV)/bin/ruff check preflight reference_services fixtures tests bench load
+	$(VENV)/bin/ruff format --check preflight reference_services fixtures tests bench load
 	$(VENV)/bin/mypy --strict preflight reference_services
 
 format: setup
-	$(VENV)/bin/ruff format preflight reference_services fixtures tests bench
-	$(VENV)/bin/ruff check --fix preflight reference_services fixtures tests bench
+	$(VENV)/bin/ruff format preflight reference_services fixtures tests bench load
+	$(VENV)/bin/ruff check --fix preflight reference_services fixtures tests bench load
 
 unit: setup
 	$(PYTEST) tests/unit -q

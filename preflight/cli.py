@@ -249,3 +249,7 @@ app.command("token")(token_command)
 from preflight.contract_diff import contract_app  # noqa: E402  (contract owns its sub-app)
 
 app.add_typer(contract_app, name="contract")
+
+from preflight.load.commands import load_app  # noqa: E402  (load owns its sub-app)
+
+app.add_typer(load_app, name="load")

@@ -204,7 +204,7 @@ def run_gate(
     with contextlib.ExitStack() as resources:
         out.rule(f"[bold]1/5 target[/] {options.target if needs_target else 'none (unit only)'}")
         if needs_target and target is None:
-            runner = stack_runner or _embedded_stack
+            runner = stack_runner or embedded_stack
             try:
                 with out.status("starting the embedded stack..."):
                     info = resources.enter_context(
@@ -433,7 +433,7 @@ def _load(loader: TargetLoader, profile: Path) -> Target:
 
 
 @contextlib.contextmanager
-def _embedded_stack(keep: bool, progress: stack.Progress) -> Iterator[stack.StackInfo]:
+def embedded_stack(keep: bool, progress: stack.Progress) -> Iterator[stack.StackInfo]:
     """A stack for this run; one already running (`preflight stack up --keep`) is reused.
 
     A stack started here lives in a directory of the run's own, so a gate can run beside a

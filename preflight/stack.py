@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -321,11 +321,17 @@ def stop_service(name: str, *, state_dir: Path | None = None, kill: bool = False
 
 
 def start_service(
-    name: str, *, state_dir: Path | None = None, timeout: float = READY_TIMEOUT
+    name: str,
+    *,
+    state_dir: Path | None = None,
+    timeout: float = READY_TIMEOUT,
+    env: Mapping[str, str] | None = None,
 ) -> None:
     """Start a service stopped by stop_service again, on its port, and wait until it is ready.
 
-    The restarted process outlives the caller (a test worker); stopping the stack stops it.
+    `env` overrides its environment (to point the gateway at a fault proxy, say); start it
+    again without to restore it. The restarted process outlives the caller (a test worker);
+    stopping the stack stops it.
     """
     paths = StatePaths(_resolve(state_dir))
     service = _select_services([name])[0]
@@ -338,7 +344,7 @@ def start_service(
             raise StackConfigError(f"the stack in {paths.root} has no service {name}")
         launch = _Launch(paths, keep=True, timeout=timeout, report=_log_progress)
         launch.manifest = manifest
-        child = launch.start_service(service, port, dict(manifest.services))
+        child = launch.start_service(service, port, dict(manifest.services), env)
         launch.wait_for(
             f"service {name}",
             partial(service_ready, manifest.services[name]),
@@ -712,12 +718,21 @@ class _Launch:
             self.start_service(service, port, urls)
 
     def start_service(
-        self, service: ServiceSpec, port: int, urls: dict[str, str]
+        self,
+        service: ServiceSpec,
+        port: int,
+        urls: dict[str, str],
+        overrides: Mapping[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:
         self.report(f"starting service {service.name}")
         self.manifest.ports[f"service:{service.name}"] = port
         argv = uvicorn_command(service, port)
-        env = os.environ | {"PYTHONUNBUFFERED": "1"} | self.service_env(service, urls)
+        env = (
+            os.environ
+            | {"PYTHONUNBUFFERED": "1"}
+            | self.service_env(service, urls)
+            | dict(overrides or {})
+        )
         return self.spawn(
             f"service:{service.name}",
             argv,

@@ -16,6 +16,7 @@ class NotificationSettings(ServiceSettings):
     max_attempts: int = Field(default=5, ge=1, description="Deliveries before dead-lettering")
     retry_idle_ms: int = Field(default=2_000, ge=100)
     batch_size: int = Field(default=100, ge=1)
+    batch_linger_ms: int = Field(default=50, ge=0, description="Gather events this long")
 
     crm_url: str | None = Field(default=None, description="Where completed orders are called back")
     crm_callback_path: str = "/callbacks/mes-orders"

@@ -38,3 +38,33 @@ async def first_delivery(
         _CLAIM, {"event_id": event_id, "event_type": event_type, "stream_id": stream_id}
     )
     return claimed.first() is not None
+
+
+async def first_deliveries(
+    conn: AsyncConnection, events: list[tuple[uuid.UUID, str, str]]
+) -> set[uuid.UUID]:
+    """Record many (event id, type, stream entry id) at once; the ids not applied before.
+
+    Rows are inserted in event id order, so two consumers claiming overlapping batches wait on
+    each other rather than deadlock.
+    """
+    if not events:
+        return set()
+    unique = sorted({event_id: (event_id, t, s) for event_id, t, s in events}.values())
+    claimed = await conn.execute(
+        _CLAIM_MANY,
+        {
+            "ids": [str(e[0]) for e in unique],
+            "types": [e[1] for e in unique],
+            "streams": [e[2] for e in unique],
+        },
+    )
+    return {row[0] for row in claimed}
+
+
+_CLAIM_MANY = text(
+    "INSERT INTO inbox (event_id, event_type, stream_id)"
+    " SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:types AS text[]), CAST(:streams AS text[]))"
+    " ORDER BY 1"
+    " ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+)

@@ -165,7 +165,9 @@ def build_tracer(service: str, otlp_endpoint: str | None) -> trace.Tracer:
 
     provider = TracerProvider(resource=resource)
     exporter = OTLPSpanExporter(endpoint=otlp_endpoint.rstrip("/") + "/v1/traces")
-    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=500))
+    provider.add_span_processor(
+        BatchSpanProcessor(exporter, schedule_delay_millis=200, max_export_batch_size=128)
+    )
     trace_clients(provider)
     return provider.get_tracer(service)
 

@@ -16,5 +16,6 @@ class ReportingSettings(ServiceSettings):
     max_attempts: int = Field(default=5, ge=1)
     retry_idle_ms: int = Field(default=2_000, ge=100)
     batch_size: int = Field(default=100, ge=1)
+    batch_linger_ms: int = Field(default=50, ge=0, description="Gather events this long")
     first_shift_hour: int = Field(default=6, ge=0, le=23, description="UTC hour shift 1 starts")
     shift_hours: int = Field(default=8, ge=1, le=24)

@@ -28,31 +28,41 @@ async def fan_out(
 ) -> int:
     """Queue the event for every active subscription that wants it, once per subscription;
     returns how many deliveries were queued now."""
-    rows = await conn.execute(
-        select(subscriptions.c.id, subscriptions.c.event_types).where(
-            subscriptions.c.active,
-            or_(subscriptions.c.plant.is_(None), subscriptions.c.plant == plant),
+    return await fan_out_many(conn, [(event_id, event_type, plant, body)])
+
+
+async def fan_out_many(
+    conn: AsyncConnection,
+    events: list[tuple[uuid.UUID, str, str | None, Mapping[str, Any]]],
+) -> int:
+    """fan_out for many events, reading the subscriptions once."""
+    active = (
+        await conn.execute(
+            select(subscriptions.c.id, subscriptions.c.event_types, subscriptions.c.plant).where(
+                subscriptions.c.active
+            )
         )
-    )
-    targets = [row.id for row in rows if subscribed(list(row.event_types), event_type)]
-    if not targets:
+    ).all()
+    values = [
+        {
+            "id": uuid.uuid4(),
+            "subscription_id": row.id,
+            "event_id": event_id,
+            "event_type": event_type,
+            "body": dict(body),
+            "status": "pending",
+            "next_attempt_at": func.now(),
+        }
+        for event_id, event_type, plant, body in events
+        for row in active
+        if (row.plant is None or row.plant == plant)
+        and subscribed(list(row.event_types), event_type)
+    ]
+    if not values:
         return 0
     queued = await conn.execute(
         insert(deliveries)
-        .values(
-            [
-                {
-                    "id": uuid.uuid4(),
-                    "subscription_id": target,
-                    "event_id": event_id,
-                    "event_type": event_type,
-                    "body": dict(body),
-                    "status": "pending",
-                    "next_attempt_at": func.now(),
-                }
-                for target in targets
-            ]
-        )
+        .values(values)
         .on_conflict_do_nothing(constraint="deliveries_once_per_event")
         .returning(deliveries.c.id)
     )

@@ -7,12 +7,12 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from reference_services.notification.adapters.deliveries import fan_out
+from reference_services.notification.adapters.deliveries import fan_out, fan_out_many
 from reference_services.notification.adapters.tables import watched_orders
 from reference_services.notification.domain.rules import WatchedOrder, track
 from reference_services.platform.db import Database
 from reference_services.platform.events import Envelope
-from reference_services.platform.inbox import first_delivery
+from reference_services.platform.inbox import first_deliveries, first_delivery
 
 _COLUMNS = [field.name for field in fields(WatchedOrder)]
 
@@ -38,6 +38,50 @@ async def apply_event(db: Database, event: Envelope, entry_id: str) -> int | Non
             )
         return await fan_out(
             write.conn, event.id, event.type, str(event.data.get("plant")), event.document()
+        )
+
+
+async def apply_events(db: Database, batch: list[tuple[Envelope, str]]) -> int:
+    """Apply new events in one transaction: the inbox, each order's state once (locked in id
+    order), the deliveries of every event; returns how many deliveries were queued."""
+    async with db.write() as write:
+        fresh = await first_deliveries(write.conn, [(e.id, e.type, entry) for e, entry in batch])
+        todo: list[Envelope] = []
+        for event, _ in batch:
+            if event.id in fresh:
+                fresh.discard(event.id)
+                todo.append(event)
+        if not todo:
+            return 0
+        ids = sorted({uuid.UUID(event.subject) for event in todo})
+        found = await write.conn.execute(
+            select(watched_orders)
+            .where(watched_orders.c.order_id.in_(ids))
+            .order_by(watched_orders.c.order_id)
+            .with_for_update()
+        )
+        before = {
+            row.order_id: WatchedOrder(**{name: getattr(row, name) for name in _COLUMNS})
+            for row in found
+        }
+        orders = dict(before)
+        for event in todo:
+            order_id = uuid.UUID(event.subject)
+            orders[order_id] = track(orders.get(order_id), event)
+        changed = [asdict(order) for i, order in orders.items() if before.get(i) != order]
+        if changed:
+            statement = insert(watched_orders).values(changed)
+            await write.conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[watched_orders.c.order_id],
+                    set_={
+                        name: statement.excluded[name] for name in _COLUMNS if name != "order_id"
+                    },
+                )
+            )
+        return await fan_out_many(
+            write.conn,
+            [(e.id, e.type, str(e.data.get("plant")), e.document()) for e in todo],
         )
 
 

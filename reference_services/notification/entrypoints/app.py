@@ -10,7 +10,7 @@ import httpx
 from fastapi import FastAPI
 
 from reference_services.notification.adapters import subscription_store
-from reference_services.notification.adapters.intake import apply_event
+from reference_services.notification.adapters.intake import apply_event, apply_events
 from reference_services.notification.domain.callback_urls import Allowlist
 from reference_services.notification.domain.rules import CRM_CALLBACK_EVENTS
 from reference_services.notification.entrypoints.routes import feed, webhooks
@@ -73,13 +73,24 @@ def create_app(settings: NotificationSettings) -> FastAPI:
         max_attempts=settings.max_attempts,
         retry_idle_ms=settings.retry_idle_ms,
         batch_size=settings.batch_size,
+        linger_ms=settings.batch_linger_ms,
     )
 
     async def handle(event: Envelope, entry_id: str) -> None:
         if await apply_event(resources.db, event, entry_id):
             worker.wake.set()
 
-    consumer = StreamConsumer(resources.redis, config, handle, ConsumerMetrics(registry, config))
+    async def handle_batch(batch: list[tuple[Envelope, str]]) -> None:
+        if await apply_events(resources.db, batch):
+            worker.wake.set()
+
+    consumer = StreamConsumer(
+        resources.redis,
+        config,
+        handle,
+        ConsumerMetrics(registry, config),
+        batch_handler=handle_batch,
+    )
 
     async def configure_crm_callback() -> None:
         if settings.crm_url:

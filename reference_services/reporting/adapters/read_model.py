@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reference_services.platform.db import Database
 from reference_services.platform.events import Envelope
-from reference_services.platform.inbox import first_delivery
+from reference_services.platform.inbox import first_deliveries, first_delivery
 from reference_services.reporting.adapters.tables import report_orders
 from reference_services.reporting.service_layer.projection import OrderRow, project
 
@@ -33,6 +33,42 @@ async def apply_event(db: Database, event: Envelope, entry_id: str) -> bool:
             )
         )
     return True
+
+
+async def apply_events(db: Database, batch: list[tuple[Envelope, str]]) -> int:
+    """Apply new events in one transaction (inbox, then each order's row once, locked in id
+    order); returns how many were applied (the rest were applied before)."""
+    async with db.write() as write:
+        fresh = await first_deliveries(write.conn, [(e.id, e.type, entry) for e, entry in batch])
+        todo: list[Envelope] = []
+        for event, _ in batch:
+            if event.id in fresh:
+                fresh.discard(event.id)  # a copy later in the same batch is not applied again
+                todo.append(event)
+        if not todo:
+            return 0
+        ids = sorted({uuid.UUID(event.subject) for event in todo})
+        found = await write.conn.execute(
+            select(report_orders)
+            .where(report_orders.c.order_id.in_(ids))
+            .order_by(report_orders.c.order_id)
+            .with_for_update()
+        )
+        rows: dict[uuid.UUID, OrderRow] = {
+            row.order_id: OrderRow(**{name: getattr(row, name) for name in _COLUMNS})
+            for row in found
+        }
+        for event in todo:
+            order_id = uuid.UUID(event.subject)
+            rows[order_id] = project(rows.get(order_id), event)
+        statement = insert(report_orders).values([asdict(rows[i]) for i in ids])
+        await write.conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=[report_orders.c.order_id],
+                set_={name: statement.excluded[name] for name in _COLUMNS if name != "order_id"},
+            )
+        )
+    return len(todo)
 
 
 async def _locked_row(conn: AsyncConnection, order_id: uuid.UUID) -> OrderRow | None:

@@ -13,7 +13,7 @@ from reference_services.platform.stream_consumer import (
     ConsumerMetrics,
     StreamConsumer,
 )
-from reference_services.reporting.adapters.read_model import apply_event
+from reference_services.reporting.adapters.read_model import apply_event, apply_events
 from reference_services.reporting.entrypoints.routes import reports
 from reference_services.reporting.settings import ReportingSettings
 
@@ -31,13 +31,21 @@ def create_app(settings: ReportingSettings) -> FastAPI:
         max_attempts=settings.max_attempts,
         retry_idle_ms=settings.retry_idle_ms,
         batch_size=settings.batch_size,
+        linger_ms=settings.batch_linger_ms,
     )
 
     async def handle(event: Envelope, entry_id: str) -> None:
         await apply_event(resources.db, event, entry_id)
 
+    async def handle_batch(batch: list[tuple[Envelope, str]]) -> None:
+        await apply_events(resources.db, batch)
+
     consumer = StreamConsumer(
-        resources.redis, config, handle, ConsumerMetrics(resources.metrics.registry, config)
+        resources.redis,
+        config,
+        handle,
+        ConsumerMetrics(resources.metrics.registry, config),
+        batch_handler=handle_batch,
     )
     run_with_app(app, consumer.run)
     app.state.consumer = consumer

@@ -1,0 +1,1 @@
+"""Locust scenarios, load shapes and SLOs of the order flow (see load/README.md)."""

@@ -1,0 +1,343 @@
+"""The open workload model on Locust, and the recording that makes its latencies honest.
+
+`OpenModelUser` starts iterations (one weighted @task each) at a target arrival rate, whatever
+the target's response times. `--arrival-rate` is iterations per second across all users of all
+workers (each user takes its share). A user releases the arrivals that fall due, every couple
+of milliseconds, at 1/rate intervals (or Poisson), to `max_in_flight` worker greenlets; while
+every worker is busy the arrivals wait (beyond `max_queued` they are dropped and counted). A
+request's latency is recorded twice in HDR histograms: as sent (uncorrected) and from the
+moment its iteration was due (corrected for coordinated omission: plus the time it waited to
+start). Iterations that start more than `late_after_ms` after they were due count as late;
+whether the generator itself fell behind shows in its CPU and event-loop lag.
+
+Works under plain `locust -f scenario.py --arrival-rate 50` as under `preflight load run`;
+distributed, every worker records and ships its deltas to the master every second (histograms
+merged, never percentiles averaged), with its CPU use and event-loop lag. The master (or the
+single process) writes results.json to `--preflight-out` and, with `--slo FILE`, gates the run:
+exit 3 on a breach, 5 when a generator was saturated.
+"""
+
+import logging
+import os
+import random
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import gevent
+import gevent.local
+import gevent.pool
+import gevent.queue
+import psutil
+from gevent import GreenletExit
+from locust import FastHttpUser, LoadTestShape, events
+from locust.env import Environment
+from locust.exception import StopUser
+from locust.runners import MasterRunner, WorkerRunner
+
+from preflight.load.recording import Recording
+
+log = logging.getLogger(__name__)
+
+STATS_MESSAGE = "preflight_stats"
+RATE_MESSAGE = "preflight_rate"
+FLUSH_INTERVAL_S = 1.0
+RELEASE_TICK_S = 0.002
+SAMPLE_INTERVAL_S = 1.0
+
+_context = gevent.local.local()
+
+
+class _State:
+    def __init__(self) -> None:
+        self.recording: Recording | None = None
+        """What this process's users record (not on a master)."""
+        self.aggregate: Recording | None = None
+        """Everything merged (on the master or the single process)."""
+        self.rate_factor = 1.0
+        self.requests_started = 0
+        self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
+        self.loops: list[Any] = []
+
+
+STATE = _State()
+
+
+def _arguments(parser: Any) -> None:
+    group = parser.add_argument_group("preflight open model")
+    group.add_argument(
+        "--arrival-rate",
+        type=float,
+        default=0.0,
+        env_var="PREFLIGHT_ARRIVAL_RATE",
+        help="OpenModelUser: iterations started per second across all users and workers",
+    )
+    group.add_argument(
+        "--arrival-process",
+        choices=["constant", "poisson"],
+        default="constant",
+        env_var="PREFLIGHT_ARRIVAL_PROCESS",
+        help="evenly spaced arrivals (default) or a Poisson process",
+    )
+    group.add_argument(
+        "--max-requests",
+        type=int,
+        default=0,
+        env_var="PREFLIGHT_MAX_REQUESTS",
+        help="stop starting iterations once this many requests were sent (per process share)",
+    )
+    group.add_argument(
+        "--preflight-out", default="", env_var="PREFLIGHT_OUT", help="write results.json here"
+    )
+    group.add_argument(
+        "--slo", default="", env_var="PREFLIGHT_SLO", help="SLO file: exit 3 when one breaks"
+    )
+    group.add_argument(
+        "--preflight-target",
+        default="",
+        env_var="PREFLIGHT_TARGET_FILE",
+        help="a target (JSON from preflight) giving the scenarios their tokens and URLs",
+    )
+    group.add_argument(
+        "--preflight-run", default="", env_var="PREFLIGHT_RUN_ID", help="the run id to tag data"
+    )
+
+
+def _init(environment: Environment, **_: Any) -> None:
+    runner = environment.runner
+    if runner is None:
+        return
+    if not isinstance(runner, MasterRunner):
+        STATE.recording = Recording(time.time())
+    if not isinstance(runner, WorkerRunner):
+        STATE.aggregate = Recording(time.time())
+        runner.register_message(STATS_MESSAGE, _merge_stats)
+        options = environment.parsed_options
+        if options is not None:  # workers learn it with the custom arguments (not -u itself)
+            options.preflight_dispatchers = max(int(options.num_users or 1), 1)
+    if not isinstance(runner, MasterRunner):
+        runner.register_message(RATE_MESSAGE, _set_rate)
+
+
+def _merge_stats(environment: Environment, msg: Any, **_: Any) -> None:
+    if STATE.aggregate is not None:
+        STATE.aggregate.merge(msg.data)
+
+
+def _set_rate(environment: Environment, msg: Any, **_: Any) -> None:
+    STATE.rate_factor = float(msg.data["factor"])
+
+
+def _on_request(
+    request_type: str,
+    name: str,
+    response_time: float,
+    exception: BaseException | None,
+    **_: Any,
+) -> None:
+    recording = STATE.recording
+    if recording is None:
+        return
+    STATE.requests_started += 1
+    key = name if name.startswith(f"{request_type} ") else f"{request_type} {name}"
+    lateness_ms = float(getattr(_context, "lateness_ms", 0.0))
+    recording.request(
+        key, time.time(), float(response_time or 0.0), lateness_ms, exception is not None
+    )
+
+
+def _test_start(environment: Environment, **_: Any) -> None:
+    runner = environment.runner
+    if runner is None or isinstance(runner, MasterRunner):
+        return
+    STATE.requests_started = 0
+    STATE.loops = [gevent.spawn(_flush_forever, environment), gevent.spawn(_sample_forever)]
+
+
+def _test_stop(environment: Environment, **_: Any) -> None:
+    for loop in STATE.loops:
+        loop.kill(block=False)
+    STATE.loops = []
+    runner = environment.runner
+    if runner is not None and not isinstance(runner, MasterRunner):
+        _flush(environment)
+
+
+def _flush(environment: Environment) -> None:
+    if STATE.recording is None or environment.runner is None:
+        return
+    delta = STATE.recording.take()
+    environment.runner.send_message(STATS_MESSAGE, delta)
+
+
+def _flush_forever(environment: Environment) -> None:
+    while True:
+        gevent.sleep(FLUSH_INTERVAL_S)
+        _flush(environment)
+
+
+def _sample_forever() -> None:
+    process = psutil.Process()
+    process.cpu_percent(None)
+    while True:
+        started = time.perf_counter()
+        gevent.sleep(SAMPLE_INTERVAL_S)
+        lag_ms = max((time.perf_counter() - started - SAMPLE_INTERVAL_S) * 1000, 0.0)
+        if STATE.recording is not None:
+            STATE.recording.generators[STATE.worker_id].append(
+                {"t": time.time(), "cpu_percent": process.cpu_percent(None), "loop_lag_ms": lag_ms}
+            )
+
+
+def _quitting(environment: Environment, **_: Any) -> None:
+    runner = environment.runner
+    if runner is None or isinstance(runner, WorkerRunner) or STATE.aggregate is None:
+        return
+    options = environment.parsed_options
+    from preflight.load import results
+
+    document = results.build(STATE.aggregate, environment)
+    slo_file = getattr(options, "slo", "") if options else ""
+    if slo_file:
+        from preflight.load import slo
+
+        verdict = slo.evaluate(slo.load(Path(slo_file)), document)
+        document["slo"] = verdict.to_json()
+    out = getattr(options, "preflight_out", "") if options else ""
+    if out:
+        results.write(Path(out), document)
+    code = results.exit_code(document)
+    if code:
+        environment.process_exit_code = code
+    print(results.one_line(document))
+
+
+for _hook, _listener in (
+    (events.init_command_line_parser, _arguments),
+    (events.init, _init),
+    (events.request, _on_request),
+    (events.test_start, _test_start),
+    (events.test_stop, _test_stop),
+    (events.quitting, _quitting),
+):
+    _hook.add_listener(_listener)  # type: ignore[no-untyped-call]
+
+
+class OpenModelUser(FastHttpUser):
+    """Subclass it, add @task methods (each one iteration of the scenario) and run with
+    --arrival-rate. A user instance is a dispatcher, not a simulated person: run one per
+    worker process (`-u` = number of processes) and let the rate decide the load."""
+
+    abstract = True
+    concurrency = 200
+    """Connections in this dispatcher's pool (FastHttpUser)."""
+    max_in_flight = 200
+    """Iterations running at once (worker greenlets); arrivals beyond wait for a free one
+    (and count the wait in their corrected latency), like requests queueing at a client."""
+    max_queued = 10_000
+    """Arrivals waiting beyond this are dropped (and counted)."""
+    late_after_ms = 20.0
+    """An arrival that starts this long after it was due counts as late."""
+
+    def run(self) -> None:  # type: ignore[misc]  # the workers replace Locust's task loop
+        options = self.environment.parsed_options
+        self._rate = float(getattr(options, "arrival_rate", 0.0) or 0.0)
+        if self._rate <= 0:
+            raise StopUser("OpenModelUser needs --arrival-rate (iterations per second)")
+        self._share = dispatchers(options)
+        self._poisson = getattr(options, "arrival_process", "constant") == "poisson"
+        self._max_requests = int(getattr(options, "max_requests", 0) or 0)
+        self._rng = random.Random()
+        self._tasks = list(self.tasks)
+        if not self._tasks:
+            raise StopUser(f"{type(self).__name__} has no @task")
+        self._due_slots: gevent.queue.Queue[float] = gevent.queue.Queue()
+        workers = gevent.pool.Group()
+        try:
+            self.on_start()
+            for _ in range(self.max_in_flight):
+                workers.spawn(self._work)
+            self._state = "waiting"  # Locust may stop this user at once: the workers go too
+            self._release()
+        except (GreenletExit, StopUser):
+            workers.kill(block=False)
+            self.on_stop()  # type: ignore[no-untyped-call]
+
+    def _release(self) -> None:
+        """Every tick, hand the arrivals that fell due to the workers (one timer per tick, not
+        one per arrival: at a few thousand arrivals a second timers dominate the cost)."""
+        due = time.monotonic()
+        while True:
+            rate = self._rate * STATE.rate_factor / self._share
+            if rate <= 0:
+                gevent.sleep(0.1)
+                due = time.monotonic()
+                continue
+            if self._max_requests and STATE.requests_started >= self._max_requests / self._share:
+                gevent.sleep(0.1)
+                continue
+            horizon = time.monotonic() + RELEASE_TICK_S
+            while due <= horizon:
+                _count("intended")
+                if self._due_slots.qsize() >= self.max_queued:
+                    _count("dropped")
+                else:
+                    self._due_slots.put(due)
+                due += self._rng.expovariate(rate) if self._poisson else 1.0 / rate
+            gevent.sleep(max(due - time.monotonic() - RELEASE_TICK_S, RELEASE_TICK_S))
+
+    def _work(self) -> None:
+        """One of max_in_flight workers. While every worker is busy, arrivals wait in the queue;
+        the next free worker takes the oldest, late, and the corrected latency counts the wait."""
+        while True:
+            due = self._due_slots.get()
+            wait = due - time.monotonic()
+            if wait > RELEASE_TICK_S:
+                gevent.sleep(wait)
+            self._iteration(due, self._rng.choice(self._tasks))
+
+    def _iteration(self, due: float, task: Any) -> None:
+        lateness_ms = max((time.monotonic() - due) * 1000, 0.0)
+        _context.lateness_ms = lateness_ms
+        _count("started")
+        if lateness_ms > self.late_after_ms:
+            _count("late")
+        try:
+            task(self)
+        except (GreenletExit, StopUser):
+            raise
+        except Exception as error:
+            log.warning("iteration %s failed: %s", getattr(task, "__name__", task), error)
+        else:
+            _count("completed")
+
+
+def dispatchers(options: Any) -> int:
+    """How many OpenModelUser instances share the arrival rate, across all workers."""
+    given = getattr(options, "preflight_dispatchers", None) or getattr(options, "num_users", 1)
+    return max(int(given or 1), 1)
+
+
+def _count(outcome: str) -> None:
+    if STATE.recording is not None:
+        STATE.recording.arrival(outcome)
+
+
+class RateShape(LoadTestShape):
+    """A shape of the arrival rate over time, for OpenModelUser scenarios: `factor(t)` scales
+    --arrival-rate (None ends the test). The number of dispatchers stays as given (-u)."""
+
+    abstract = True
+
+    def factor(self, run_time: float) -> float | None:
+        raise NotImplementedError
+
+    def tick(self) -> tuple[int, float] | None:
+        factor = self.factor(self.get_run_time())  # type: ignore[no-untyped-call]
+        if factor is None:
+            return None
+        if self.runner is not None:
+            self.runner.send_message(RATE_MESSAGE, {"factor": factor})
+        users = dispatchers(self.runner.environment.parsed_options if self.runner else None)
+        return users, float(users)
