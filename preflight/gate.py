@@ -1,7 +1,7 @@
 """`preflight gate`: target -> health -> suites -> report -> verdict, as one exit code.
 
     preflight gate [--target embedded|PROFILE.toml] [--suites unit,api,...] [--reports DIR]
-                   [--keep-stack] [--workers auto|N]
+                   [--keep-stack] [--workers auto|N] [--load smoke|none] [--i-own-this-target]
 
 1. target   ``embedded`` starts the bundled stack (`preflight.stack.running`; a stack already
             running from ``preflight stack up --keep`` is reused and left running) and writes
@@ -13,6 +13,10 @@
             -n auto --target <profile>
             --alluredir <reports>/allure-results --junitxml <reports>/junit.xml`` subprocess,
             its output streamed as it comes; ``PREFLIGHT_RUN_ID`` carries the run id.
+3b. load    with a target that has a gateway, `preflight.load.gate_step`: the order-flow scenario
+            at a modest rate against load/slo.yaml (results in ``<reports>/load/``, one Allure
+            test per objective); a breach is exit 3, an invalid run (generator saturated, or a
+            non-loopback host without allow_load_hosts and --i-own-this-target) exit 5.
 4. report   environment.properties + categories.json into allure-results, the single-file
             Allure report (history kept in ``<reports>/history/``), ``<reports>/summary.json``.
             allure-results, junit.xml, the report and summary of the previous run are removed
@@ -20,7 +24,8 @@
 5. verdict  exit code from `preflight.verdict`: 0 pass; 1 a test failed or errored, or no
             test was collected (pytest 5); 2 usage (unknown suite, missing or unreadable
             profile, a machine that cannot run the stack: one line on stderr, no test run);
-            4 target unhealthy, or the embedded stack failed to start; 5 pytest interrupted,
+            3 an SLO broke under load; 4 target unhealthy, or the embedded stack failed to
+            start; 5 the load run was invalid, or pytest interrupted,
             crashed or misused (pytest 2, 3, 4, a signal) or it wrote no JUnit XML. A report
             that fails to render is a warning in the summary, not a verdict: the tests'
             answer stands.
@@ -46,6 +51,8 @@ from rich.console import Console
 
 from preflight import stack
 from preflight.health import HealthReport, check_target
+from preflight.load.gate_step import MODES as LOAD_MODES
+from preflight.load.gate_step import run_load_step
 from preflight.report import environment, render
 from preflight.report.summary import (
     SUMMARY_FILE,
@@ -96,6 +103,8 @@ class GateOptions:
     keep_stack: bool = False
     workers: str = "auto"
     root: Path = field(default_factory=render.project_root)
+    load: str = "smoke"
+    i_own_this_target: bool = False
 
 
 @dataclass(frozen=True)
@@ -255,7 +264,22 @@ def run_gate(
         returncode = _run_streaming(
             command, cwd=root, env={**PYTEST_ENV, "PREFLIGHT_RUN_ID": run.run_id}
         )
-        return run.finish(from_pytest(returncode), tests_ran=True)
+        verdicts = [from_pytest(returncode)]
+        if target is not None and options.load != "none":
+            out.rule(f"[bold]3b/5 load[/] {options.load}")
+            loaded = run_load_step(
+                options.load,
+                target,
+                reports=paths.reports,
+                allure_results=paths.results,
+                run_id=run.run_id,
+                i_own_this_target=options.i_own_this_target,
+                console=out,
+            )
+            if loaded is not None:
+                out.print(f"load: {loaded.reason}", highlight=False)
+                verdicts.append(loaded)
+        return run.finish(combine(verdicts), tests_ran=True)
     raise AssertionError("unreachable: every path above returns or raises")
 
 
@@ -396,10 +420,26 @@ def gate_command(
         bool, typer.Option(help="Leave the embedded stack running afterwards.")
     ] = False,
     workers: Annotated[str, typer.Option(help="pytest-xdist workers: auto or a number.")] = "auto",
+    load: Annotated[
+        str, typer.Option(help="Load step: smoke (order flow against the SLOs) or none.")
+    ] = "smoke",
+    i_own_this_target: Annotated[
+        bool,
+        typer.Option("--i-own-this-target", help="Allow load on a non-loopback host it lists."),
+    ] = False,
 ) -> None:
-    """Run the release gate: target, health, suites, report, verdict (exit code)."""
+    """Run the release gate: target, health, suites, load, report, verdict (exit code)."""
+    if load not in LOAD_MODES:
+        typer.echo(f"preflight gate: --load {load!r}: use one of {', '.join(LOAD_MODES)}", err=True)
+        raise typer.Exit(int(ExitCode.USAGE))
     options = GateOptions(
-        target=target, suites=suites, reports_dir=reports, keep_stack=keep_stack, workers=workers
+        target=target,
+        suites=suites,
+        reports_dir=reports,
+        keep_stack=keep_stack,
+        workers=workers,
+        load=load,
+        i_own_this_target=i_own_this_target,
     )
     try:
         result = run_gate(options)
@@ -420,6 +460,7 @@ def _run_streaming(command: Sequence[str], *, cwd: Path, env: Mapping[str, str])
 
 def _clean_previous(paths: _Paths) -> None:
     shutil.rmtree(paths.results, ignore_errors=True)
+    shutil.rmtree(paths.reports / "load", ignore_errors=True)
     for stale in (paths.junit, paths.html, paths.summary):
         stale.unlink(missing_ok=True)
     paths.results.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@
 the target once and hands it to every worker.
 """
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -182,18 +183,30 @@ def service_url(target: Target, service: str) -> str:
 @pytest.fixture(autouse=True)
 def _services_stay_up(request: pytest.FixtureRequest) -> Iterator[None]:
     """On a stack Preflight runs, a destructive test (which stops services) runs alone: it waits
-    for the tests in flight on other workers, and tests that need the target wait for it."""
-    if "target" not in request.fixturenames:
-        yield
-        return
-    target: Target = request.getfixturevalue("target")
-    if target.stack_dir is None:
-        yield
-        return
-    from preflight import stack
+    for the tests in flight on other workers, and tests that need the target wait for it.
 
-    exclusive = request.node.get_closest_marker("destructive") is not None
-    with stack.services_held(exclusive=exclusive, state_dir=Path(target.stack_dir)):
+    Slow tests (stacks of their own, load runs, fault injection) also take the machine one at a
+    time, across workers: a load run's measurements must not compete with another test's
+    stack for the two cores. The machine comes first, then the services, always in that order.
+    """
+    with contextlib.ExitStack() as held:
+        if request.node.get_closest_marker("slow") is not None:
+            from filelock import FileLock
+
+            from preflight import stack
+
+            lock = stack.project_root() / ".preflight" / "slow-tests.lock"
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            held.enter_context(FileLock(lock))
+        if "target" in request.fixturenames:
+            target: Target = request.getfixturevalue("target")
+            if target.stack_dir is not None:
+                from preflight import stack
+
+                exclusive = request.node.get_closest_marker("destructive") is not None
+                held.enter_context(
+                    stack.services_held(exclusive=exclusive, state_dir=Path(target.stack_dir))
+                )
         yield
 
 

@@ -140,8 +140,10 @@ def evaluate(slo: SloFile, document: dict[str, Any]) -> Verdict:
     endpoints: dict[str, Any] = document.get("endpoints", {})
     for group in slo.groups:
         names = [name for name in endpoints if group.match.search(name)]
-        if not names:
-            verdict.rows.append(Row(group.name, "requests", 1, 0, False, "run"))
+        if not names:  # nothing to judge, unless the group asks for traffic (min_rps)
+            wants_traffic = "min_rps" in group.objectives
+            threshold = group.objectives.get("min_rps", 0.0)
+            verdict.rows.append(Row(group.name, "requests", threshold, 0, not wants_traffic, "run"))
             continue
         merged = histograms.merged(
             histograms.decode(endpoints[n]["histograms"]["corrected"]) for n in names

@@ -11,7 +11,7 @@ import pytest
 
 from preflight.calibration import CalibratedServer
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow  # slow tests take the machine one at a time (pytest_plugin)
 
 LOCUSTFILES = Path(__file__).parent / "locustfiles"
 PREFLIGHT = str(Path(sys.executable).with_name("preflight"))

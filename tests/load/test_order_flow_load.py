@@ -2,8 +2,8 @@
 100 requests per second, breaks them (exit 3) when the MES answers half a second late, and
 `preflight load cleanup` cancels what a run left open.
 
-Each test runs alone (marked destructive: only on a stack Preflight started, and exclusive), so
-other tests neither slow it down nor see its load.
+Each test runs alone (destructive: only on a stack Preflight started, and exclusive; slow: no
+other slow test runs meanwhile), so other tests neither slow it down nor see its load.
 """
 
 import json

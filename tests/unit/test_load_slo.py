@@ -111,12 +111,16 @@ def test_too_few_iterations_completed_breaks_the_throughput_objective() -> None:
     assert row.actual == 0.9
 
 
-def test_a_group_matching_no_request_is_a_breach_not_a_pass() -> None:
-    strict = slo.parse({"groups": [{"name": "reports", "match": "^GET /reports", "p99_ms": 100}]})
+def test_a_group_matching_no_request_is_not_judged_unless_it_asks_for_traffic() -> None:
+    latency_only = slo.parse({"groups": [{"name": "reports", "match": "^GET /rep", "p99_ms": 100}]})
+    traffic = slo.parse({"groups": [{"name": "reports", "match": "^GET /rep", "min_rps": 1}]})
 
-    verdict = slo.evaluate(strict, run_of(5, 20, 30.0))
+    vacuous = slo.evaluate(latency_only, run_of(5, 20, 30.0))
+    missing = slo.evaluate(traffic, run_of(5, 20, 30.0))
 
-    assert [(r.group, r.objective) for r in verdict.breaches] == [("reports", "requests")]
+    assert vacuous.passed
+    assert [(r.objective, r.actual) for r in vacuous.rows] == [("requests", 0)]
+    assert [(r.group, r.objective) for r in missing.breaches] == [("reports", "requests")]
 
 
 def test_a_p99_objective_can_be_added_on_every_request() -> None:
