@@ -15,13 +15,15 @@ import argparse
 import asyncio
 import threading
 import time
-from types import TracebackType
-from typing import Self
+
+from preflight.loop_server import LoopServer
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
 
 
-class CalibratedServer:
+class CalibratedServer(LoopServer):
+    what = "calibrated server"
+
     def __init__(
         self,
         *,
@@ -31,16 +33,13 @@ class CalibratedServer:
         stall_s: float = 0.0,
         port: int = 0,
     ) -> None:
+        super().__init__(port)
         self.concurrency = concurrency
         self.service_time_s = service_time_s
         self.stall_every_s = stall_every_s
         self.stall_s = stall_s
         self.requests = 0
-        self._port = port
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._server: asyncio.Server | None = None
+        self._slots: asyncio.Semaphore | None = None
         self._started = time.monotonic()
 
     @property
@@ -50,73 +49,40 @@ class CalibratedServer:
             return None
         return self.concurrency / self.service_time_s
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
+    def started(self) -> None:
+        self._slots = asyncio.Semaphore(self.concurrency) if self.concurrency > 0 else None
+        self._started = time.monotonic()
 
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        slots = asyncio.Semaphore(self.concurrency) if self.concurrency > 0 else None
+    async def answer(self) -> None:
+        if self.stall_every_s > 0:
+            phase = (time.monotonic() - self._started) % self.stall_every_s
+            if phase >= self.stall_every_s - self.stall_s:
+                await asyncio.sleep(self.stall_every_s - phase)
+        if self.service_time_s > 0:
+            await asyncio.sleep(self.service_time_s)
 
-        async def answer() -> None:
-            if self.stall_every_s > 0:
-                phase = (time.monotonic() - self._started) % self.stall_every_s
-                if phase >= self.stall_every_s - self.stall_s:
-                    await asyncio.sleep(self.stall_every_s - phase)
-            if self.service_time_s > 0:
-                await asyncio.sleep(self.service_time_s)
-
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            try:
-                while True:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                    length = 0
-                    for line in head.split(b"\r\n"):
-                        if line.lower().startswith(b"content-length:"):
-                            length = int(line.split(b":", 1)[1])
-                    if length:
-                        await reader.readexactly(length)
-                    if slots is not None:
-                        async with slots:
-                            await answer()
-                    else:
-                        await answer()
-                    self.requests += 1
-                    writer.write(RESPONSE)
-                    await writer.drain()
-            except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
-                pass
-            finally:
-                writer.close()
-
-        async def start() -> None:
-            self._server = await asyncio.start_server(handle, "127.0.0.1", self._port, backlog=1024)
-            self._port = self._server.sockets[0].getsockname()[1]
-            self._started = time.monotonic()
-            self._ready.set()
-
-        self._loop.run_until_complete(start())
-        self._loop.run_forever()
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("the calibrated server did not start")
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        def close() -> None:
-            if self._server is not None:
-                self._server.close()
-            self._loop.stop()
-
-        self._loop.call_soon_threadsafe(close)
-        self._thread.join(10)
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                if length:
+                    await reader.readexactly(length)
+                if self._slots is not None:
+                    async with self._slots:
+                        await self.answer()
+                else:
+                    await self.answer()
+                self.requests += 1
+                writer.write(RESPONSE)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
 
 
 def main() -> None:

@@ -4,19 +4,14 @@ thresholds, how webhooks are delivered and which callback addresses may be priva
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from reference_services.platform.settings import ServiceSettings
+from reference_services.platform.settings import ConsumerSettings
 
 
-class NotificationSettings(ServiceSettings):
+class NotificationSettings(ConsumerSettings):
     model_config = SettingsConfigDict(env_prefix="NOTIFICATION_", extra="ignore")
 
     service_name: str = "notification"
-    events_stream: str = "mes.events"
     consumer_group: str = "notification"
-    max_attempts: int = Field(default=5, ge=1, description="Deliveries before dead-lettering")
-    retry_idle_ms: int = Field(default=2_000, ge=100)
-    batch_size: int = Field(default=100, ge=1)
-    batch_linger_ms: int = Field(default=50, ge=0, description="Gather events this long")
 
     crm_url: str | None = Field(default=None, description="Where completed orders are called back")
     crm_callback_path: str = "/callbacks/mes-orders"

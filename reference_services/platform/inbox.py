@@ -7,6 +7,8 @@ from sqlalchemy import Column, DateTime, MetaData, String, Table, func, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from reference_services.platform.events import Envelope
+
 
 def define_inbox(metadata: MetaData) -> Table:
     return Table(
@@ -68,3 +70,15 @@ _CLAIM_MANY = text(
     " ORDER BY 1"
     " ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
 )
+
+
+async def new_events(conn: AsyncConnection, batch: list[tuple[Envelope, str]]) -> list[Envelope]:
+    """The events of (envelope, stream entry id) pairs not applied before, recorded now, in
+    batch order; a copy later in the same batch counts as applied."""
+    fresh = await first_deliveries(conn, [(e.id, e.type, entry) for e, entry in batch])
+    todo: list[Envelope] = []
+    for event, _ in batch:
+        if event.id in fresh:
+            fresh.discard(event.id)
+            todo.append(event)
+    return todo

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import MetaData
 
 SERVICES_ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,3 +33,21 @@ def async_url(dsn: str) -> str:
 
 def upgrade(service: str, dsn: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(service, dsn), revision)
+
+
+def run_environment(metadata: MetaData) -> None:
+    """The body of a service's migrations/env.py: migrate online against the configured URL."""
+    from alembic import context
+    from sqlalchemy import engine_from_config, pool
+
+    config = context.config
+    connectable = engine_from_config(
+        config.get_section(config.config_ini_section, {}),
+        prefix="sqlalchemy.",
+        poolclass=pool.NullPool,
+    )
+    with connectable.connect() as connection:
+        context.configure(connection=connection, target_metadata=metadata, compare_type=True)
+        with context.begin_transaction():
+            context.run_migrations()
+    connectable.dispose()

@@ -26,3 +26,16 @@ class ServiceSettings(BaseServiceSettings):
     db_pool_size: int = Field(default=20, ge=1)
     read_your_writes_wait_ms: int = Field(default=250, ge=0)
     cache_ttl_s: int = Field(default=300, ge=1)
+
+
+class ConsumerSettings(ServiceSettings):
+    """A service that consumes an event stream in a consumer group (see stream_consumer)."""
+
+    model_config = SettingsConfigDict(env_prefix="SERVICE_", extra="ignore")
+
+    events_stream: str = "mes.events"
+    consumer_group: str = "consumer"
+    max_attempts: int = Field(default=5, ge=1, description="Deliveries before dead-lettering")
+    retry_idle_ms: int = Field(default=2_000, ge=100)
+    batch_size: int = Field(default=100, ge=1)
+    batch_linger_ms: int = Field(default=50, ge=0, description="Gather events this long")

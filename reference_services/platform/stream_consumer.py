@@ -11,6 +11,8 @@ the acknowledgement is normal.
 
 import asyncio
 import logging
+import os
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from reference_services.platform.events import STREAM_FIELD, Envelope, InvalidEvent, decode
+from reference_services.platform.settings import ConsumerSettings
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,21 @@ class ConsumerConfig:
     def reclaim_interval_s(self) -> float:
         """How often pending entries are looked at: often enough to retry on time."""
         return min(self.retry_idle_ms / 2000, 1.0)
+
+
+def consumer_config(settings: ConsumerSettings) -> ConsumerConfig:
+    """The consumer of a service: its group on the stream, named after this process, with the
+    dead-letter stream `<stream>.dead.<group>`."""
+    return ConsumerConfig(
+        stream=settings.events_stream,
+        group=settings.consumer_group,
+        consumer=f"{settings.service_name}-{socket.gethostname()}-{os.getpid()}",
+        dead_letter_stream=f"{settings.events_stream}.dead.{settings.consumer_group}",
+        max_attempts=settings.max_attempts,
+        retry_idle_ms=settings.retry_idle_ms,
+        batch_size=settings.batch_size,
+        linger_ms=settings.batch_linger_ms,
+    )
 
 
 class ConsumerMetrics:

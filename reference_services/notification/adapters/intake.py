@@ -12,7 +12,7 @@ from reference_services.notification.adapters.tables import watched_orders
 from reference_services.notification.domain.rules import WatchedOrder, track
 from reference_services.platform.db import Database
 from reference_services.platform.events import Envelope
-from reference_services.platform.inbox import first_deliveries, first_delivery
+from reference_services.platform.inbox import first_delivery, new_events
 
 _COLUMNS = [field.name for field in fields(WatchedOrder)]
 
@@ -45,12 +45,7 @@ async def apply_events(db: Database, batch: list[tuple[Envelope, str]]) -> int:
     """Apply new events in one transaction: the inbox, each order's state once (locked in id
     order), the deliveries of every event; returns how many deliveries were queued."""
     async with db.write() as write:
-        fresh = await first_deliveries(write.conn, [(e.id, e.type, entry) for e, entry in batch])
-        todo: list[Envelope] = []
-        for event, _ in batch:
-            if event.id in fresh:
-                fresh.discard(event.id)
-                todo.append(event)
+        todo = await new_events(write.conn, batch)
         if not todo:
             return 0
         ids = sorted({uuid.UUID(event.subject) for event in todo})

@@ -1,8 +1,6 @@
 """The notification service: rules over the mes.events stream, webhooks and the alert feed."""
 
 import asyncio
-import os
-import socket
 import uuid
 from datetime import timedelta
 
@@ -26,9 +24,9 @@ from reference_services.platform.backoff import Backoff
 from reference_services.platform.events import Envelope
 from reference_services.platform.service_app import build_service_app
 from reference_services.platform.stream_consumer import (
-    ConsumerConfig,
     ConsumerMetrics,
     StreamConsumer,
+    consumer_config,
 )
 
 VERSION = "1.0.0"
@@ -65,16 +63,7 @@ def create_app(settings: NotificationSettings) -> FastAPI:
         registry=registry,
         on_raised=worker.wake.set,
     )
-    config = ConsumerConfig(
-        stream=settings.events_stream,
-        group=settings.consumer_group,
-        consumer=f"{settings.service_name}-{socket.gethostname()}-{os.getpid()}",
-        dead_letter_stream=f"{settings.events_stream}.dead.{settings.consumer_group}",
-        max_attempts=settings.max_attempts,
-        retry_idle_ms=settings.retry_idle_ms,
-        batch_size=settings.batch_size,
-        linger_ms=settings.batch_linger_ms,
-    )
+    config = consumer_config(settings)
 
     async def handle(event: Envelope, entry_id: str) -> None:
         if await apply_event(resources.db, event, entry_id):

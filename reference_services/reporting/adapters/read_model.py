@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reference_services.platform.db import Database
 from reference_services.platform.events import Envelope
-from reference_services.platform.inbox import first_deliveries, first_delivery
+from reference_services.platform.inbox import first_delivery, new_events
 from reference_services.reporting.adapters.tables import report_orders
 from reference_services.reporting.service_layer.projection import OrderRow, project
 
@@ -39,12 +39,7 @@ async def apply_events(db: Database, batch: list[tuple[Envelope, str]]) -> int:
     """Apply new events in one transaction (inbox, then each order's row once, locked in id
     order); returns how many were applied (the rest were applied before)."""
     async with db.write() as write:
-        fresh = await first_deliveries(write.conn, [(e.id, e.type, entry) for e, entry in batch])
-        todo: list[Envelope] = []
-        for event, _ in batch:
-            if event.id in fresh:
-                fresh.discard(event.id)  # a copy later in the same batch is not applied again
-                todo.append(event)
+        todo = await new_events(write.conn, batch)
         if not todo:
             return 0
         ids = sorted({uuid.UUID(event.subject) for event in todo})

@@ -1,17 +1,14 @@
 """The reporting service: read models of the MES's orders, built from the mes.events stream."""
 
-import os
-import socket
-
 from fastapi import FastAPI
 
 from reference_services.platform.background import run_with_app
 from reference_services.platform.events import Envelope
 from reference_services.platform.service_app import build_service_app
 from reference_services.platform.stream_consumer import (
-    ConsumerConfig,
     ConsumerMetrics,
     StreamConsumer,
+    consumer_config,
 )
 from reference_services.reporting.adapters.read_model import apply_event, apply_events
 from reference_services.reporting.entrypoints.routes import reports
@@ -23,16 +20,7 @@ VERSION = "1.0.0"
 def create_app(settings: ReportingSettings) -> FastAPI:
     app = build_service_app(settings, title="Reporting", version=VERSION, routers=[reports.router])
     resources = app.state.resources
-    config = ConsumerConfig(
-        stream=settings.events_stream,
-        group=settings.consumer_group,
-        consumer=f"{settings.service_name}-{socket.gethostname()}-{os.getpid()}",
-        dead_letter_stream=f"{settings.events_stream}.dead.{settings.consumer_group}",
-        max_attempts=settings.max_attempts,
-        retry_idle_ms=settings.retry_idle_ms,
-        batch_size=settings.batch_size,
-        linger_ms=settings.batch_linger_ms,
-    )
+    config = consumer_config(settings)
 
     async def handle(event: Envelope, entry_id: str) -> None:
         await apply_event(resources.db, event, entry_id)

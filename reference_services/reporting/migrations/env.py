@@ -1,16 +1,6 @@
 """Alembic environment for the reporting database."""
 
-from alembic import context
-from sqlalchemy import engine_from_config, pool
-
+from reference_services.platform.migrations import run_environment
 from reference_services.reporting.adapters.tables import metadata
 
-config = context.config
-connectable = engine_from_config(
-    config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.", poolclass=pool.NullPool
-)
-with connectable.connect() as connection:
-    context.configure(connection=connection, target_metadata=metadata, compare_type=True)
-    with context.begin_transaction():
-        context.run_migrations()
-connectable.dispose()
+run_environment(metadata)
