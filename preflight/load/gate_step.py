@@ -71,4 +71,4 @@ def run_load_step(
         breaches = [r for r in document["slo"]["rows"] if not r["passed"]]
         names = ", ".join(f"{r['group']} {r['objective']}" for r in breaches[:5])
         return Verdict(ExitCode.SLO_BREACH, f"SLO breached under load: {names}")
-    return Verdict(ExitCode.PASS, "load: every SLO held")
+    return Verdict(ExitCode.PASS, "every SLO held under load")
