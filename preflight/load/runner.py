@@ -90,18 +90,18 @@ def locustfiles(text: str) -> list[Path]:
 
 
 def scenario_file(name: str) -> Path:
-    path = SCENARIOS / f"{name}.py"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in SCENARIOS.glob("*.py") if p.stem != "__init__"))
-        raise LoadUsageError(f"no scenario {name!r} (bundled: {known})")
-    return path
+    return _bundled(SCENARIOS, name, "scenario")
 
 
 def shape_file(name: str) -> Path:
-    path = SHAPES / f"{name}.py"
+    return _bundled(SHAPES, name, "shape")
+
+
+def _bundled(folder: Path, name: str, kind: str) -> Path:
+    path = folder / f"{name}.py"
     if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in SHAPES.glob("*.py") if p.stem != "__init__"))
-        raise LoadUsageError(f"no shape {name!r} (bundled: {known})")
+        known = ", ".join(sorted(p.stem for p in folder.glob("*.py") if p.stem != "__init__"))
+        raise LoadUsageError(f"no {kind} {name!r} (bundled: {known})")
     return path
 
 
