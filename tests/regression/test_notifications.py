@@ -37,7 +37,6 @@ def test_a_completed_sales_order_is_called_back_to_the_crm_once(
     notified = flow.sales_order_once(
         sales_order, lambda so: so["completion_notified_at"] is not None, "called back"
     )
-    assert notified["mes_status"] in ("in_progress", "completed")  # the feed may trail the hint
     assert (
         flow.shows_progress(sales_order, "completed")["completion_notified_at"]
         == (notified["completion_notified_at"])
