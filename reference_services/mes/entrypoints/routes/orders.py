@@ -90,6 +90,14 @@ async def create_order(
 ) -> Response:
     res: Resources = request.app.state.resources
     scope = parse_plant_scope(*header_values(request, b"x-plant-scope"))
+    return await created_order(res, body, idempotency_key, scope)
+
+
+async def created_order(
+    res: Resources, body: OrderCreate, idempotency_key: str | None, scope: frozenset[str] | None
+) -> Response:
+    """What POST /orders answers once its body and headers are valid (the route, and the
+    intake layer in order_intake.py, call it)."""
     command = use_cases.CreateOrder(
         order_ref=body.order_ref,
         customer_ref=body.customer_ref,
