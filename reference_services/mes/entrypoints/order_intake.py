@@ -68,7 +68,12 @@ class OrderIntake:
         if not (json and seen_content_type and key_ok):
             await self.app(scope, receive, send)
             return
-        messages, body = await _read_body(receive)
+        try:
+            messages, body = await _read_body(receive)
+        except Exception as exc:  # the app's body size limit, as the route would meet it
+            scope["route"] = self.route
+            await (await self._handled(scope, receive, exc))(scope, receive, send)
+            return
         order = _valid_order(body) if body is not None else None
         if order is None:
             await self.app(scope, _replaying(messages, receive), send)
@@ -79,18 +84,16 @@ class OrderIntake:
                 self.resources, order, idempotency_key, parse_plant_scope(plants)
             )
         except Exception as exc:
-            handler = self._handler(exc)
-            if handler is None:
-                raise
-            handled = handler(Request(scope, receive), exc)
-            response = await handled if inspect.isawaitable(handled) else handled
+            response = await self._handled(scope, receive, exc)
         await response(scope, receive, send)
 
-    def _handler(self, exc: Exception) -> Handler | None:
+    async def _handled(self, scope: Scope, receive: Receive, exc: Exception) -> Response:
+        """The response of the app's handler for `exc`; re-raises it when there is none."""
         for kind in type(exc).__mro__:
             if kind in self.handlers:
-                return self.handlers[kind]
-        return None
+                handled = self.handlers[kind](Request(scope, receive), exc)
+                return await handled if inspect.isawaitable(handled) else handled
+        raise exc
 
 
 async def _read_body(receive: Receive) -> tuple[list[Message], bytes | None]:
