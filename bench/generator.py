@@ -55,6 +55,47 @@ class Open(OpenModelUser):
 """
 
 
+NO_NETWORK_TASK = """
+    @task
+    def ping(self) -> None:
+        started = time.time()
+        gevent.sleep(0)  # where the request would wait for its socket
+        self.environment.events.request.fire(
+            request_type="GET", name="GET /", response_time=1.0, response_length=2,
+            exception=None, context={}, response=None, start_time=started, url="/",
+        )
+"""
+
+PLAIN_NO_NETWORK = (
+    """
+import time
+
+import gevent
+from locust import User, constant, task
+
+
+class Plain(User):
+    wait_time = constant(0)
+"""
+    + NO_NETWORK_TASK
+)
+
+OPEN_NO_NETWORK = (
+    """
+import time
+
+import gevent
+from locust import task
+
+from preflight.load.open_model import OpenModelUser
+
+
+class Open(OpenModelUser):
+    concurrency = max_in_flight = USERS
+"""
+    + NO_NETWORK_TASK
+)
+
 WINDOW = """
 import json
 import os
@@ -154,6 +195,12 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=8)
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--check", action="store_true", help="exit 1 below the aim")
+    parser.add_argument(
+        "--no-network",
+        action="store_true",
+        help="a diagnostic: tasks that only yield once and fire Locust's request event (no socket),"
+        " to weigh the generators' own machinery (loop or schedule, stats, recording)",
+    )
     args = parser.parse_args()
     env = os.environ | {"PYTHONPATH": str(ROOT)}
     server = subprocess.Popen(
@@ -168,10 +215,14 @@ def main() -> int:
         host = server.stdout.readline().strip()
         with tempfile.TemporaryDirectory() as scratch:
             files = Path(scratch)
-            (files / "plain.py").write_text(PLAIN)
-            (files / "open.py").write_text(OPEN.replace("USERS", str(args.users)))
+            plain_file, open_file = (
+                (PLAIN_NO_NETWORK, OPEN_NO_NETWORK) if args.no_network else (PLAIN, OPEN)
+            )
+            (files / "plain.py").write_text(plain_file)
+            (files / "open.py").write_text(open_file.replace("USERS", str(args.users)))
             (files / "window.py").write_text(WINDOW)
-            print(f"cores: {os.cpu_count()}  endpoint: {host}  phases: {args.duration} s")
+            target = "none (--no-network)" if args.no_network else host
+            print(f"cores: {os.cpu_count()}  endpoint: {target}  phases: {args.duration} s")
             header = (
                 "round",
                 "plain rps/core",
