@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import gevent
-import gevent.local
 import gevent.pool
 import gevent.queue
 import psutil
@@ -46,7 +45,10 @@ FLUSH_INTERVAL_S = 1.0
 RELEASE_TICK_S = 0.002
 SAMPLE_INTERVAL_S = 1.0
 
-_context = gevent.local.local()
+LATENESS = "preflight_lateness_ms"
+"""The attribute of a worker greenlet that holds how late its current iteration started."""
+_KEYS: dict[tuple[str, str], str] = {}
+"""Recording keys ("GET /x") by request type and name, formatted once."""
 
 
 class _State:
@@ -140,11 +142,15 @@ def _on_request(
     if recording is None:
         return
     STATE.requests_started += 1
-    key = name if name.startswith(f"{request_type} ") else f"{request_type} {name}"
-    lateness_ms = float(getattr(_context, "lateness_ms", 0.0))
-    recording.request(
-        key, time.time(), float(response_time or 0.0), lateness_ms, exception is not None
-    )
+    key = _KEYS.get((request_type, name))
+    if key is None:
+        key = _KEYS[request_type, name] = (
+            name if name.startswith(f"{request_type} ") else f"{request_type} {name}"
+        )
+    # The worker greenlet carries its iteration's lateness (an attribute: cheaper per request
+    # than a gevent.local); greenlets that are no worker of ours were not late.
+    lateness_ms: float = getattr(gevent.getcurrent(), LATENESS, 0.0)
+    recording.request(key, time.time(), response_time or 0.0, lateness_ms, exception is not None)
 
 
 def _test_start(environment: Environment, **_: Any) -> None:
@@ -267,6 +273,7 @@ class OpenModelUser(FastHttpUser):
     def _release(self) -> None:
         """Every tick, hand the arrivals that fell due to the workers (one timer per tick, not
         one per arrival: at a few thousand arrivals a second timers dominate the cost)."""
+        slots, rng = self._due_slots, self._rng
         due = time.monotonic()
         while True:
             rate = self._rate * STATE.rate_factor / self._share
@@ -278,50 +285,56 @@ class OpenModelUser(FastHttpUser):
                 gevent.sleep(0.1)
                 continue
             horizon = time.monotonic() + RELEASE_TICK_S
+            intended = dropped = 0
             while due <= horizon:
-                _count("intended")
-                if self._due_slots.qsize() >= self.max_queued:
-                    _count("dropped")
+                intended += 1
+                if slots.qsize() >= self.max_queued:
+                    dropped += 1
                 else:
-                    self._due_slots.put(due)
-                due += self._rng.expovariate(rate) if self._poisson else 1.0 / rate
+                    slots.put(due)
+                due += rng.expovariate(rate) if self._poisson else 1.0 / rate
+            if STATE.recording is not None:
+                STATE.recording.arrivals.intended += intended
+                STATE.recording.arrivals.dropped += dropped
             gevent.sleep(max(due - time.monotonic() - RELEASE_TICK_S, RELEASE_TICK_S))
 
     def _work(self) -> None:
         """One of max_in_flight workers. While every worker is busy, arrivals wait in the queue;
-        the next free worker takes the oldest, late, and the corrected latency counts the wait."""
+        the next free worker takes the oldest, late, and the corrected latency counts the wait.
+        This loop runs once per request: it keeps to local names and plain counters."""
+        slots, tasks, choice = self._due_slots, self._tasks, self._rng.choice
+        only = tasks[0] if len(set(tasks)) == 1 else None
+        late_after_ms = self.late_after_ms
+        worker = gevent.getcurrent()
         while True:
-            due = self._due_slots.get()
-            wait = due - time.monotonic()
-            if wait > RELEASE_TICK_S:
-                gevent.sleep(wait)
-            self._iteration(due, self._rng.choice(self._tasks))
-
-    def _iteration(self, due: float, task: Any) -> None:
-        lateness_ms = max((time.monotonic() - due) * 1000, 0.0)
-        _context.lateness_ms = lateness_ms
-        _count("started")
-        if lateness_ms > self.late_after_ms:
-            _count("late")
-        try:
-            task(self)
-        except (GreenletExit, StopUser):
-            raise
-        except Exception as error:
-            log.warning("iteration %s failed: %s", getattr(task, "__name__", task), error)
-        else:
-            _count("completed")
+            due = slots.get()
+            now = time.monotonic()
+            if due - now > RELEASE_TICK_S:
+                gevent.sleep(due - now)
+                now = time.monotonic()
+            lateness_ms = (now - due) * 1000 if now > due else 0.0
+            setattr(worker, LATENESS, lateness_ms)
+            recording = STATE.recording
+            if recording is not None:
+                recording.arrivals.started += 1
+                if lateness_ms > late_after_ms:
+                    recording.arrivals.late += 1
+            task: Any = only or choice(tasks)
+            try:
+                task(self)
+            except (GreenletExit, StopUser):
+                raise
+            except Exception as error:
+                log.warning("iteration %s failed: %s", getattr(task, "__name__", task), error)
+            else:
+                if recording is not None:  # its arrivals now: a flush may have taken them
+                    recording.arrivals.completed += 1
 
 
 def dispatchers(options: Any) -> int:
     """How many OpenModelUser instances share the arrival rate, across all workers."""
     given = getattr(options, "preflight_dispatchers", None) or getattr(options, "num_users", 1)
     return max(int(given or 1), 1)
-
-
-def _count(outcome: str) -> None:
-    if STATE.recording is not None:
-        STATE.recording.arrival(outcome)
 
 
 class RateShape(LoadTestShape):
