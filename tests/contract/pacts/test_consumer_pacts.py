@@ -10,7 +10,7 @@ import asyncio
 import json
 import os
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,9 @@ import httpx
 from pact import Pact, match
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from fixtures.pacts import PLANT, SALES_ORDER, SKU, STATE_ORDER, STATE_PLANT
 from reference_services.crm.adapters.mes_gateway import MesGateway
-from reference_services.crm.domain.model import Accepted, MesStatus, SalesOrder
+from reference_services.crm.domain.model import Accepted, MesStatus
 from reference_services.crm.domain.submission import production_order
 from reference_services.gateway.adapters.upstreams import RetryPolicy, Upstream
 from reference_services.gateway.domain.breaker import CircuitBreaker
@@ -30,20 +31,6 @@ from reference_services.reporting.service_layer.projection import project
 PACTS = Path(__file__).resolve().parents[3] / "contracts" / "pacts"
 WRITE = os.environ.get("PREFLIGHT_WRITE_PACTS") == "1"
 
-PLANT = "PACT-P1"
-SKU = "PACT-SKU-1"
-SALES_ORDER = SalesOrder(
-    id=uuid.UUID("7d1f5a2e-3c4b-4d6e-8f90-a1b2c3d4e5f6"),
-    number=990001,
-    customer_id=uuid.UUID("0b6c1e2d-4f3a-4b5c-9d8e-7f6a5b4c3d2e"),
-    plant=PLANT,
-    sku=SKU,
-    quantity=12,
-    due_date=date(2031, 6, 30),
-    priority=3,
-)
-STATE_PLANT = f"plant {PLANT} makes {SKU} and has no order {SALES_ORDER.order_ref}"
-STATE_ORDER = f"plant {PLANT} has an order {SALES_ORDER.order_ref}"
 ORDER_STATUSES = "^(" + "|".join(s.value for s in MesStatus) + ")$"
 ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{2}:\d{2}|Z)$"
 ORDER_ID = "5f0e8d7c-6b5a-4c3d-9e2f-1a0b9c8d7e6f"

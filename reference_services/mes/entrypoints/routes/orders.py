@@ -164,7 +164,10 @@ async def create_order(
         lambda claim: use_cases.create_order(res.db, command, claim, scope, ROUTINGS),
     )
     if isinstance(written_or_stored, idempotency.StoredResponse):
-        return await replayed(res, written_or_stored)
+        stored = written_or_stored
+        created = stored.status == 201 and isinstance(stored.body, dict)
+        location = {"Location": f"/orders/{stored.body['id']}"} if created else None
+        return await replayed(res, stored, location)
     return written(written_or_stored, 201, {"Location": f"/orders/{written_or_stored.body['id']}"})
 
 
