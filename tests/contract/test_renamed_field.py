@@ -17,6 +17,8 @@ from preflight.pytest_plugin import service_url
 from preflight.targets import Target
 from reference_services.openapi_export import spec_path
 
+pytestmark = pytest.mark.xdist_group("pact-provider-states")  # they share the pacts' plant
+
 PACT = Path(__file__).resolve().parents[2] / "contracts" / "pacts" / "gateway-mes.json"
 READS = ("GET /orders", "GET /orders/{order_id}")
 SCHEMA_VIOLATION = "ST108"  # Schemathesis: the response violates the document's schema

@@ -14,6 +14,8 @@ from preflight.pytest_plugin import service_url
 from preflight.targets import Target
 from preflight.tokens import mint
 
+pytestmark = pytest.mark.xdist_group("pact-provider-states")  # they share the pacts' plant
+
 PACTS = Path(__file__).resolve().parents[3] / "contracts" / "pacts"
 
 
