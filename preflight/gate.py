@@ -13,6 +13,10 @@
             -n auto --target <profile>
             --alluredir <reports>/allure-results --junitxml <reports>/junit.xml`` subprocess,
             its output streamed as it comes; ``PREFLIGHT_RUN_ID`` carries the run id.
+3a. contract with the contract suite selected, `preflight.breaking_changes`: each
+            contracts/openapi/*.yaml against the same path on ``main`` (skipped, with the
+            reason, outside a git checkout or without ``main``); a breaking change is exit 1.
+            The result is ``breaking_changes`` in summary.json.
 3b. load    with a target that has a gateway, `preflight.load.gate_step`: the order-flow scenario
             at a modest rate against load/slo.yaml (results in ``<reports>/load/``, one Allure
             test per objective); a breach is exit 3, an invalid run (generator saturated, or a
@@ -50,15 +54,18 @@ import typer
 from rich.console import Console
 
 from preflight import stack
+from preflight.breaking_changes import BreakingCheck, check_against_base
 from preflight.health import HealthReport, check_target
 from preflight.load.gate_step import MODES as LOAD_MODES
 from preflight.load.gate_step import run_load_step
 from preflight.report import environment, render
 from preflight.report.summary import (
     SUMMARY_FILE,
+    BreakingChangesEntry,
     HealthEntry,
     JunitResults,
     ReportPaths,
+    SpecChanges,
     Summary,
     build_summary,
     parse_junit,
@@ -265,6 +272,15 @@ def run_gate(
             command, cwd=root, env={**PYTEST_ENV, "PREFLIGHT_RUN_ID": run.run_id}
         )
         verdicts = [from_pytest(returncode)]
+        if "contract" in suites:
+            out.rule("[bold]3a/5 breaking changes[/] against main")
+            run.breaking = check_against_base(root)
+            out.print(f"breaking changes: {run.breaking.reason}", highlight=False)
+            for diff in run.breaking.specs:
+                for change in diff.breaking:
+                    out.print(f"  [red]{diff.spec}[/] {change}", highlight=False)
+            if run.breaking.status == "fail":
+                verdicts.append(Verdict(ExitCode.FUNCTIONAL_FAILURE, run.breaking.reason))
         if target is not None and options.load != "none":
             out.rule(f"[bold]3b/5 load[/] {options.load}")
             loaded = run_load_step(
@@ -296,6 +312,7 @@ class _Run:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     target: Target | None = None
     health: HealthReport | None = None
+    breaking: BreakingCheck | None = None
 
     def finish(self, outcome: Verdict, *, tests_ran: bool = False) -> GateResult:
         self.out.rule("[bold]4/5 report[/]")
@@ -337,12 +354,26 @@ class _Run:
                 for check in (self.health.checks if self.health is not None else ())
             ],
             warnings=warnings,
+            breaking_changes=self._breaking_entry(),
         )
         summary_path = write_summary(result, self.paths.summary)
         self.out.print(f"summary  {summary_path}")
         self.out.rule("[bold]5/5 verdict[/]")
         self._print_verdict(outcome, result)
         return GateResult(verdict=outcome, summary_path=summary_path, summary=result)
+
+    def _breaking_entry(self) -> BreakingChangesEntry | None:
+        if self.breaking is None:
+            return None
+        return BreakingChangesEntry(
+            status=self.breaking.status,
+            reason=self.breaking.reason,
+            base_ref=self.breaking.base_ref,
+            specs=[
+                SpecChanges(spec=d.spec, breaking=d.breaking, additive=d.additive)
+                for d in self.breaking.specs
+            ],
+        )
 
     def _write_allure_metadata(self) -> None:
         services = self.target.services if self.target is not None else {}

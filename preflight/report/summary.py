@@ -54,6 +54,21 @@ class HealthEntry(_Model):
     detail: str
 
 
+class SpecChanges(_Model):
+    spec: str
+    breaking: list[str] = Field(default_factory=list)
+    additive: int = 0
+
+
+class BreakingChangesEntry(_Model):
+    """The gate's comparison of the working tree's OpenAPI specs with those on `base_ref`."""
+
+    status: Literal["pass", "fail", "skipped"]
+    reason: str
+    base_ref: str
+    specs: list[SpecChanges] = Field(default_factory=list)
+
+
 class ReportPaths(_Model):
     """Paths relative to the directory holding summary.json; null when not produced."""
 
@@ -89,6 +104,7 @@ class Summary(_Model):
     health: list[HealthEntry] = Field(default_factory=list)
     reports: ReportPaths
     warnings: list[str] = Field(default_factory=list)
+    breaking_changes: BreakingChangesEntry | None = None
 
 
 def parse_junit(path: Path) -> JunitResults:
@@ -147,6 +163,7 @@ def build_summary(
     reports: ReportPaths,
     health: list[HealthEntry] | None = None,
     warnings: list[str] | None = None,
+    breaking_changes: BreakingChangesEntry | None = None,
 ) -> Summary:
     results = junit or JunitResults()
     return Summary(
@@ -166,6 +183,7 @@ def build_summary(
         health=health or [],
         reports=reports,
         warnings=warnings or [],
+        breaking_changes=breaking_changes,
     )
 
 
