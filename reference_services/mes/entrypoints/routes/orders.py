@@ -16,6 +16,7 @@ from reference_services.mes.adapters.orders_repository import (
     load_order_driver,
 )
 from reference_services.mes.domain.model import Action, OperationAction, OrderStatus
+from reference_services.mes.entrypoints.queue_cache import order_changed
 from reference_services.mes.entrypoints.schemas import (
     OrderCreate,
     OrderPage,
@@ -107,6 +108,7 @@ async def create_order(
     )
     if idempotency_key is None:
         outcome = await use_cases.create_order(res.db, command, None, scope, ROUTINGS)
+        await order_changed(res.cache, outcome)
         return written(outcome, 201, {"Location": f"/orders/{outcome.body['id']}"})
     written_or_stored = await idempotent_write(
         res,
@@ -117,6 +119,7 @@ async def create_order(
     )
     if isinstance(written_or_stored, idempotency.StoredResponse):
         return await replayed(res, written_or_stored)
+    await order_changed(res.cache, written_or_stored)
     return written(written_or_stored, 201, {"Location": f"/orders/{written_or_stored.body['id']}"})
 
 
@@ -208,7 +211,7 @@ async def update_order(
         expected_version=_if_match(if_match),
         scope=scope,
     )
-    await res.cache.invalidate(f"order:{oid}", outcome.commit_lsn)
+    await order_changed(res.cache, outcome)
     return written(outcome, 200)
 
 
@@ -233,7 +236,7 @@ async def _change(
     )
     if isinstance(outcome, idempotency.StoredResponse):
         return await replayed(res, outcome)
-    await res.cache.invalidate(f"order:{oid}", outcome.commit_lsn)
+    await order_changed(res.cache, outcome)
     return written(outcome, 200)
 
 
