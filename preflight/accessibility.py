@@ -13,7 +13,7 @@ FAILING_IMPACTS = frozenset({"serious", "critical"})
 
 def serious_violations(page: Page, screen: str) -> list[str]:
     """One line per serious or critical violation on the page as it is now."""
-    from axe_playwright_python.sync_playwright import Axe
+    from axe_playwright_python.sync_playwright import Axe  # type: ignore[import-untyped]
 
     response: dict[str, Any] = Axe().run(page).response
     found = []

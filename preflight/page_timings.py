@@ -25,23 +25,27 @@ DEFAULT_BUDGET = {"lcp_ms": 1000.0}
 
 _READ_TIMINGS = """
 () => new Promise((resolve) => {
-  let lcp = 0;
-  const observer = new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) lcp = Math.max(lcp, entry.startTime);
-  });
-  observer.observe({type: 'largest-contentful-paint', buffered: true});
-  // buffered entries arrive in a task of their own: read after two frames and a task
-  requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(() => {
+  const nav = performance.getEntriesByType('navigation')[0];
+  let lcp = null;
+  let timer = null;
+  const finish = () => {
     observer.disconnect();
-    const nav = performance.getEntriesByType('navigation')[0];
     resolve({
       ttfb_ms: nav.responseStart - nav.startTime,
       dom_content_loaded_ms: nav.domContentLoadedEventEnd - nav.startTime,
       lcp_ms: lcp,
     });
-  }, 0)));
+  };
+  // LCP entries come after the paint is presented; a larger paint may follow within frames
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) lcp = Math.max(lcp ?? 0, entry.startTime);
+    clearTimeout(timer);
+    timer = setTimeout(finish, SETTLE_MS);
+  });
+  observer.observe({type: 'largest-contentful-paint', buffered: true});
+  timer = setTimeout(finish, GIVE_UP_MS);
 })
-"""
+""".replace("SETTLE_MS", "150").replace("GIVE_UP_MS", "5000")
 
 
 class BudgetError(ValueError):
@@ -54,22 +58,26 @@ class PageTimings:
     url: str
     ttfb_ms: float
     dom_content_loaded_ms: float
-    lcp_ms: float
+    lcp_ms: float | None
     orders: int | None = None
 
-    def figures(self) -> dict[str, float]:
-        return {name: round(float(getattr(self, name)), 1) for name in FIGURES}
+    def figures(self) -> dict[str, float | None]:
+        """Rounded figures; lcp_ms is None when the page painted nothing in 5 s."""
+        return {
+            name: None if getattr(self, name) is None else round(float(getattr(self, name)), 1)
+            for name in FIGURES
+        }
 
 
 def measure(page: Page, url: str, name: str, orders: int | None = None) -> PageTimings:
     """Load `url` in `page` (waiting for the load event) and read its timings."""
     page.goto(url, wait_until="load")
-    raw: dict[str, float] = page.evaluate(_READ_TIMINGS)
+    raw: dict[str, float | None] = page.evaluate(_READ_TIMINGS)
     return PageTimings(
         page=name,
         url=url,
-        ttfb_ms=raw["ttfb_ms"],
-        dom_content_loaded_ms=raw["dom_content_loaded_ms"],
+        ttfb_ms=float(raw["ttfb_ms"] or 0.0),
+        dom_content_loaded_ms=float(raw["dom_content_loaded_ms"] or 0.0),
         lcp_ms=raw["lcp_ms"],
         orders=orders,
     )
@@ -103,11 +111,14 @@ def budget_for(budgets: Mapping[str, Mapping[str, float]], page: str) -> dict[st
 def over_budget(timings: PageTimings, budget: Mapping[str, float]) -> list[str]:
     """One line per figure above its ceiling; empty when the page keeps its budget."""
     figures = timings.figures()
-    return [
-        f"{timings.page}: {name} {figures[name]:.0f} ms > budget {ceiling:.0f} ms"
-        for name, ceiling in budget.items()
-        if figures[name] > ceiling
-    ]
+    over = []
+    for name, ceiling in budget.items():
+        value = figures[name]
+        if value is None:
+            over.append(f"{timings.page}: no {name} measured (budget {ceiling:.0f} ms)")
+        elif value > ceiling:
+            over.append(f"{timings.page}: {name} {value:.0f} ms > budget {ceiling:.0f} ms")
+    return over
 
 
 def record(timings: PageTimings, budget: Mapping[str, float], directory: Path) -> dict[str, Any]:

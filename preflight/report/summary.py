@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -89,6 +89,10 @@ class Summary(_Model):
     health: list[HealthEntry] = Field(default_factory=list)
     reports: ReportPaths
     warnings: list[str] = Field(default_factory=list)
+    ui_performance: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Page load figures the perf tests recorded (see preflight/page_timings)",
+    )
 
 
 def parse_junit(path: Path) -> JunitResults:
@@ -147,6 +151,7 @@ def build_summary(
     reports: ReportPaths,
     health: list[HealthEntry] | None = None,
     warnings: list[str] | None = None,
+    ui_performance: list[dict[str, Any]] | None = None,
 ) -> Summary:
     results = junit or JunitResults()
     return Summary(
@@ -166,6 +171,7 @@ def build_summary(
         health=health or [],
         reports=reports,
         warnings=warnings or [],
+        ui_performance=ui_performance or [],
     )
 
 
