@@ -16,24 +16,13 @@ from filelock import FileLock
 from playwright.sync_api import Browser, BrowserContext
 
 from fixtures.mes import MesFactory, Plant, ScreenUser
-from preflight import stack
+from preflight import chromium, stack
 from preflight.pytest_plugin import service_url
 from preflight.targets import Target
 from tests.ui.pages.login_page import LoginPage
 from tests.ui.pages.queue_page import QueuePage
 
 SUITE = Path(__file__).parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1, EXCLUDE localhost",
-]
 _FAILED = pytest.StashKey[bool]()
 
 
@@ -53,11 +42,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    return browser_type_launch_args | {
-        "executable_path": CHROMIUM,
-        "args": CHROMIUM_ARGS,
-        "headless": True,
-    }
+    return browser_type_launch_args | chromium.launch_args()
 
 
 @pytest.fixture(scope="session")
