@@ -29,6 +29,7 @@ from preflight.page_timings import FIGURES, PageTimings, budget_for, load_budget
 
 BUDGETS = Path(__file__).resolve().parents[1] / "tests" / "ui" / "budgets.yaml"
 SEED = 6
+STARTUP_S = 240.0  # a shared, busy machine starts the stack slowly
 
 
 def sign_in(page: Page, user: ScreenUser) -> None:
@@ -71,7 +72,9 @@ def main(
     scratch.chmod(0o755)
     try:
         with (
-            stack.running(state_dir=scratch / "stack", services=["mes"], tracing=False) as info,
+            stack.running(
+                state_dir=scratch / "stack", services=["mes"], tracing=False, timeout=STARTUP_S
+            ) as info,
             MesClient(info.services["mes"], run_id="benchui") as client,
             sync_playwright() as playwright,
         ):

@@ -15,7 +15,7 @@ from preflight.page_timings import budget_for, load_budgets, measure, over_budge
 from tests.ui.conftest import BUDGETS, PERF_ORDERS, PERF_WORK_CENTER
 from tests.ui.pages.queue_page import QueuePage
 
-pytestmark = pytest.mark.perf
+pytestmark = [pytest.mark.perf, pytest.mark.slow]
 
 
 def test_queue_and_order_pages_keep_their_budget_with_100k_orders(
