@@ -58,6 +58,7 @@ from preflight.breaking_changes import BreakingCheck, check_against_base
 from preflight.health import HealthReport, check_target
 from preflight.load.gate_step import MODES as LOAD_MODES
 from preflight.load.gate_step import run_load_step
+from preflight.page_timings import read_recorded
 from preflight.report import environment, render
 from preflight.report.summary import (
     SUMMARY_FILE,
@@ -87,6 +88,7 @@ SUITES_WITHOUT_TARGET = frozenset({"unit"})
 EMBEDDED = "embedded"
 RESULTS_DIR = "allure-results"
 JUNIT_FILE = "junit.xml"
+UI_PERFORMANCE_DIR = "ui-performance"  # page load figures of the perf tests (tests/ui)
 GATE_STATE = Path(".preflight") / "gate"
 # Plugins are named, not autoloaded (as in the Makefile): the same set whoever runs the gate.
 PYTEST_PLUGINS = ("xdist.plugin", "allure_pytest.plugin")
@@ -129,6 +131,7 @@ class _Paths:
     html: Path
     history: Path
     summary: Path
+    ui_performance: Path
 
     @classmethod
     def under(cls, reports: Path) -> _Paths:
@@ -139,6 +142,7 @@ class _Paths:
             html=reports / render.REPORT_FILE,
             history=reports / render.HISTORY_FILE,
             summary=reports / SUMMARY_FILE,
+            ui_performance=reports / UI_PERFORMANCE_DIR,
         )
 
 
@@ -269,7 +273,13 @@ def run_gate(
         out.print(" ".join(command), style="dim", highlight=False, soft_wrap=True)
         sys.stdout.flush()
         returncode = _run_streaming(
-            command, cwd=root, env={**PYTEST_ENV, "PREFLIGHT_RUN_ID": run.run_id}
+            command,
+            cwd=root,
+            env={
+                **PYTEST_ENV,
+                "PREFLIGHT_RUN_ID": run.run_id,
+                "PREFLIGHT_UI_PERF_DIR": str(paths.ui_performance),
+            },
         )
         verdicts = [from_pytest(returncode)]
         if "contract" in suites:
@@ -355,6 +365,7 @@ class _Run:
             ],
             warnings=warnings,
             breaking_changes=self._breaking_entry(),
+            ui_performance=read_recorded(self.paths.ui_performance),
         )
         summary_path = write_summary(result, self.paths.summary)
         self.out.print(f"summary  {summary_path}")
@@ -492,6 +503,7 @@ def _run_streaming(command: Sequence[str], *, cwd: Path, env: Mapping[str, str])
 def _clean_previous(paths: _Paths) -> None:
     shutil.rmtree(paths.results, ignore_errors=True)
     shutil.rmtree(paths.reports / "load", ignore_errors=True)
+    shutil.rmtree(paths.ui_performance, ignore_errors=True)
     for stale in (paths.junit, paths.html, paths.summary):
         stale.unlink(missing_ok=True)
     paths.results.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -105,6 +105,10 @@ class Summary(_Model):
     reports: ReportPaths
     warnings: list[str] = Field(default_factory=list)
     breaking_changes: BreakingChangesEntry | None = None
+    ui_performance: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Page load figures the perf tests recorded (see preflight/page_timings)",
+    )
 
 
 def parse_junit(path: Path) -> JunitResults:
@@ -164,6 +168,7 @@ def build_summary(
     health: list[HealthEntry] | None = None,
     warnings: list[str] | None = None,
     breaking_changes: BreakingChangesEntry | None = None,
+    ui_performance: list[dict[str, Any]] | None = None,
 ) -> Summary:
     results = junit or JunitResults()
     return Summary(
@@ -184,6 +189,7 @@ def build_summary(
         reports=reports,
         warnings=warnings or [],
         breaking_changes=breaking_changes,
+        ui_performance=ui_performance or [],
     )
 
 

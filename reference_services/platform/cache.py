@@ -107,6 +107,16 @@ class VersionedCache:
                 if not answer.done():  # its request may have been cancelled meanwhile
                     answer.set_result(value)
 
+    async def changed_at(self, key: str) -> int | None:
+        """The LSN the key's entry or tombstone was written at (None: nothing held): a marker key
+        that only ever gets tombstones tells when something it stands for last changed."""
+        try:
+            raw = await self.redis.get(self.prefix + key)
+        except RedisError as exc:
+            log.warning("cache bypassed: %s", exc.__class__.__name__)
+            return None
+        return _decode(raw).lsn if isinstance(raw, bytes) else None
+
     async def put(self, key: str, lsn: int, body: bytes) -> None:
         """Cache what a read saw at `lsn` (see Read.as_of_lsn)."""
         await self._put_raw(key, _encode(lsn, body), "entry")

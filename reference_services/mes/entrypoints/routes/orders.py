@@ -17,6 +17,7 @@ from reference_services.mes.adapters.orders_repository import (
     load_order_driver,
 )
 from reference_services.mes.domain.model import Action, OperationAction, OrderStatus
+from reference_services.mes.entrypoints.queue_cache import order_changed
 from reference_services.mes.entrypoints.schemas import (
     OrderCreate,
     OrderPage,
@@ -163,6 +164,7 @@ async def created_order(
     )
     if idempotency_key is None:
         outcome = await use_cases.create_order(res.db, command, None, scope, ROUTINGS)
+        await order_changed(res.cache, outcome)
         return written(outcome, 201, {"Location": f"/orders/{outcome.body['id']}"})
     written_or_stored = await idempotent_write(
         res,
@@ -176,6 +178,7 @@ async def created_order(
         created = stored.status == 201 and isinstance(stored.body, dict)
         location = {"Location": f"/orders/{stored.body['id']}"} if created else None
         return await replayed(res, stored, location)
+    await order_changed(res.cache, written_or_stored)
     return written(written_or_stored, 201, {"Location": f"/orders/{written_or_stored.body['id']}"})
 
 
@@ -267,7 +270,7 @@ async def update_order(
         expected_version=_if_match(if_match),
         scope=scope,
     )
-    await res.cache.invalidate(f"order:{oid}", outcome.commit_lsn)
+    await order_changed(res.cache, outcome)
     return written(outcome, 200)
 
 
@@ -292,7 +295,7 @@ async def _change(
     )
     if isinstance(outcome, idempotency.StoredResponse):
         return await replayed(res, outcome)
-    await res.cache.invalidate(f"order:{oid}", outcome.commit_lsn)
+    await order_changed(res.cache, outcome)
     return written(outcome, 200)
 
 
