@@ -25,7 +25,8 @@ def test_the_fit_recovers_known_contention_and_coherency() -> None:
     assert fit.sigma == pytest.approx(0.05, abs=0.01)
     assert fit.kappa == pytest.approx(0.002, rel=0.2)
     assert fit.lambda_ == pytest.approx(50.0, rel=0.05)
-    assert fit.r_squared is not None and fit.r_squared > 0.98
+    assert fit.r_squared is not None
+    assert fit.r_squared > 0.98
     expected_peak = math.sqrt((1 - 0.05) / 0.002)
     assert fit.peak_concurrency == pytest.approx(expected_peak, rel=0.15)
     assert fit.peak_throughput == pytest.approx(
@@ -46,7 +47,8 @@ def test_no_coherency_penalty_predicts_no_peak_rather_than_a_huge_one() -> None:
 
     assert not fit.meaningful
     assert "kappa ~ 0" in fit.reason
-    assert fit.peak_concurrency is None and fit.peak_throughput is None
+    assert fit.peak_concurrency is None
+    assert fit.peak_throughput is None
 
 
 def test_noise_without_shape_is_not_a_fit() -> None:
@@ -167,7 +169,8 @@ def test_a_step_that_mostly_fails_stops_early() -> None:
 
     reason = steady.clear_breach(failing, warmup_s=1, latency_limit_ms=None)
 
-    assert reason is not None and "failed" in reason
+    assert reason is not None
+    assert "failed" in reason
 
 
 def test_the_bottleneck_is_the_signal_nearest_its_saturation_at_the_breaking_step() -> None:

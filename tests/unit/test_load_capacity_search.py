@@ -41,7 +41,8 @@ def test_the_search_brackets_the_capacity_within_the_tolerance(capacity: float) 
 
     assert result.status == "converged"
     low, high = result.band
-    assert low is not None and high is not None
+    assert low is not None
+    assert high is not None
     assert low < capacity <= high
     assert (high - low) / low <= CONFIG.tolerance
     assert result.max_sustainable_rps == low
@@ -82,7 +83,9 @@ def test_a_first_step_that_fails_steps_down_then_bisects() -> None:
     assert [s.phase for s in result.steps[:3]] == ["up", "down", "down"]
     assert result.status == "converged"
     low, high = result.band
-    assert low is not None and high is not None and low < 3.0 <= high
+    assert low is not None
+    assert high is not None
+    assert low < 3.0 <= high
 
 
 def test_a_target_that_breaks_at_the_lowest_rate_has_no_capacity() -> None:
@@ -159,5 +162,5 @@ def test_steps_are_reported_as_they_finish() -> None:
     ],
 )
 def test_a_config_that_cannot_search_is_refused(config: SearchConfig) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must"):
         search(FakeTarget(10), config, lambda: 0.0)
