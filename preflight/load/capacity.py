@@ -34,8 +34,8 @@ class SearchConfig:
     budget_s: float = 600.0
     """The whole search's time, all steps included."""
     step_s: float = 20.0
-    """How long one step is planned to take, start-up included: a step is only begun when it
-    fits in what is left of the budget."""
+    """How long one step is planned to take: a step is only begun when this, or the longest
+    step so far if longer (a drain after a breach, a slow start), fits in what is left."""
 
     def check(self) -> None:
         if self.start_rps <= 0 or self.min_rps <= 0 or self.max_rps < self.start_rps:
@@ -110,8 +110,13 @@ def search(
     def done(status: Status, reason: str) -> SearchResult:
         return SearchResult(status, reason, steps, last_pass, first_fail)
 
+    longest = config.step_s
+
     def run(rate: float, phase: str) -> Step:
+        nonlocal longest
+        at = clock()
         step = execute(round(rate, 2))
+        longest = max(longest, clock() - at)
         step.phase = phase
         steps.append(step)
         if on_step is not None:
@@ -119,7 +124,7 @@ def search(
         return step
 
     def fits() -> bool:
-        return clock() - began + config.step_s <= config.budget_s
+        return clock() - began + longest <= config.budget_s
 
     rate = config.start_rps
     phase = "up"

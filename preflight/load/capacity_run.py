@@ -266,10 +266,12 @@ def run_capacity(
     started = datetime.now(UTC)
     began = time.monotonic()
     try:
-        if steps.wait_started(runner.STARTUP_GRACE_S):
-            result = search(steps, plan.search, time.monotonic, on_step)
-        else:
+        if not steps.wait_started(min(runner.STARTUP_GRACE_S, plan.search.budget_s / 2)):
             result = SearchResult("invalid", "the load generator did not start", [], None, None)
+        else:  # the budget is the whole command's: Locust's start-up comes out of it
+            left = plan.search.budget_s - (time.monotonic() - began)
+            config = replace(plan.search, budget_s=max(left, plan.search.step_s))
+            result = search(steps, config, time.monotonic, on_step)
     finally:
         rate_control.stop(control)
         thread.join(timeout=runner.STOP_TIMEOUT_S + 60)
