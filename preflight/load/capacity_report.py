@@ -9,6 +9,8 @@ from rich.table import Table
 from preflight.load.baseline import Comparison
 from preflight.load.capacity import Step
 
+CAPACITY_CHARTS = ("capacity_throughput.png", "capacity_latency.png", "capacity_usl.png")
+"""What preflight.load.charts draws for a capacity search."""
 SIGNAL_LABELS = {
     "cpu_percent": ("cpu", "{:.0f}%"),
     "db_pool_utilisation": ("pool", "{:.0%}"),

@@ -24,7 +24,7 @@ from typing import Any
 
 from rich.console import Console
 
-from preflight.load import charts, rate_control, runner, slo, steady, usl
+from preflight.load import rate_control, runner, slo, steady, usl
 from preflight.load.capacity import SearchConfig, SearchResult, Step, search
 from preflight.load.live_feed import LiveFeed
 from preflight.load.runner import LoadPlan
@@ -116,6 +116,17 @@ class ContinuousSteps:
                 return
 
     def __call__(self, rate: float) -> Step:
+        step = self.hold(rate)
+        if step.invalid and not self.ended.is_set():
+            # One starved second on a shared machine is not a saturated generator: retry once.
+            self.drain()
+            retried = self.hold(rate)
+            retried.details["retried"] = step.details.get("generator", {}).get("problems", [])
+            step = retried
+        return step
+
+    def hold(self, rate: float) -> Step:
+        """Offer `rate` for one step and judge it."""
         if self.cool_down:
             self.drain()
         rate_control.set_rate(self.control, rate)
@@ -153,7 +164,7 @@ class ContinuousSteps:
             signals=sampler.summary(),
             per_iteration=self.feed.requests_per_iteration(),
         )
-        self.cool_down = not step.passed
+        self.cool_down = not step.passed or step.invalid
         return step
 
 
@@ -376,5 +387,7 @@ def prometheus_series(url: str, started: datetime, finished: datetime) -> dict[s
 def write(out: Path, document: dict[str, Any]) -> Path:
     path = out / CAPACITY_FILE
     path.write_text(json.dumps(document, indent=1))
+    from preflight.load import charts  # matplotlib: imported when there is something to draw
+
     charts.write_capacity_charts(out, document)
     return path

@@ -20,9 +20,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
-from scipy.optimize import OptimizeWarning, curve_fit
-
 MIN_POINTS = 4
 """Three parameters need more than three points to say anything about the fit's quality."""
 MIN_R_SQUARED = 0.8
@@ -59,6 +56,9 @@ def throughput(n: Any, lambda_: float, sigma: float, kappa: float) -> Any:
 
 def fit(points: Sequence[tuple[float, float]]) -> UslFit:
     """Fit (concurrency, throughput) points; never raises on bad data, says why instead."""
+    import numpy as np  # here: scipy takes seconds to import, and most commands never fit
+    from scipy.optimize import OptimizeWarning, curve_fit
+
     usable = [(n, x) for n, x in points if n > 0 and x > 0 and math.isfinite(n * x)]
     distinct = len({round(n, 3) for n, _ in usable})
     if distinct < MIN_POINTS:

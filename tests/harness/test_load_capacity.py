@@ -99,7 +99,7 @@ def test_a_capacity_search_needs_slos_and_refuses_hosts_outside_loopback(tmp_pat
         [PREFLIGHT, "load", "capacity", "-f", str(PING), "--host", "http://127.0.0.1:9"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=180,
         check=False,
     )
     argv = [PREFLIGHT, "load", "capacity", "-f", str(PING), "--host", "http://10.20.30.40:8080"]
@@ -107,7 +107,7 @@ def test_a_capacity_search_needs_slos_and_refuses_hosts_outside_loopback(tmp_pat
         [*argv, "--slo-p99-ms", "100", "--out", str(tmp_path)],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=180,
         check=False,
     )
 
