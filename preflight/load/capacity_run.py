@@ -28,24 +28,11 @@ from preflight.load import rate_control, runner, slo, steady, usl
 from preflight.load.capacity import SearchConfig, SearchResult, Step, search
 from preflight.load.live_feed import LiveFeed
 from preflight.load.runner import LoadPlan
-from preflight.load.signals import SignalSampler, bottleneck
-from preflight.prometheus import PrometheusApi
+from preflight.load.signals import SignalSampler, bottleneck, prometheus_series
 from preflight.targets import Target
 
 CAPACITY_FILE = "capacity.json"
 DEFAULT_THROUGHPUT_RATIO = 0.95
-PROMETHEUS_QUERIES = {
-    "request_rate": "sum by (job) (rate(http_requests_total[10s]))",
-    "p99_seconds": "histogram_quantile(0.99, sum by (job, le) "
-    "(rate(http_request_duration_seconds_bucket[10s])))",
-    "db_pool_in_use": "sum by (job) (db_pool_connections_in_use)",
-    "replica_lag_seconds": "max by (job) (db_replica_lag_seconds)",
-    "outbox_lag_seconds": "max by (job) (outbox_lag_seconds)",
-    "consumer_lag_events": "max by (job) (stream_consumer_lag_events)",
-    "cache_hit_ratio": 'sum by (job) (rate(cache_requests_total{result="hit"}[10s])) / '
-    "sum by (job) (rate(cache_requests_total[10s]))",
-}
-"""The server-side series a report takes from a Prometheus that scraped the stack."""
 SHAPE_TICK_S = 1.0
 """The rate shape reads the control file once a second: a new rate takes effect within it."""
 POLL_S = 0.5
@@ -361,27 +348,6 @@ def _step_json(step: Step) -> dict[str, Any]:
         "breaches": step.breaches,
         **step.details,
     }
-
-
-def prometheus_series(url: str, started: datetime, finished: datetime) -> dict[str, Any]:
-    """The server-side series of the run's time range, from the Prometheus API (or why not)."""
-    api = PrometheusApi(url)
-    series: dict[str, Any] = {}
-    errors: dict[str, str] = {}
-    for name, expr in PROMETHEUS_QUERIES.items():
-        try:
-            series[name] = [
-                {
-                    "labels": item["metric"],
-                    "values": [[float(t), float(v)] for t, v in item["values"] if v != "NaN"],
-                }
-                for item in api.query_range(
-                    expr, started.timestamp(), finished.timestamp() + 2, step_s=2
-                )
-            ]
-        except Exception as error:  # Prometheus gone or a query it rejects: say so, go on
-            errors[name] = str(error)
-    return {"url": url, "series": series, "errors": errors}
 
 
 def write(out: Path, document: dict[str, Any]) -> Path:

@@ -2,6 +2,8 @@
 SLOs), capacity (the highest rate every SLO holds at, against a baseline) and cleanup (cancel
 what a run left open on a target)."""
 
+import json
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +15,7 @@ from preflight.load.capacity import SearchConfig
 from preflight.load.capacity_run import CapacityPlan, run_capacity
 from preflight.load.cleanup import cleanup_run
 from preflight.load.runner import LoadPlan, LoadUsageError
+from preflight.load.signals import prometheus_series
 from preflight.safety import UnsafeTarget, check_load_target
 from preflight.verdict import ExitCode
 
@@ -113,6 +116,11 @@ def run_command(
                 target=resolved,
             )
             code, document = runner.run(plan, console)
+            if document is not None and resolved is not None and resolved.prometheus_url:
+                began = datetime.fromisoformat(document["started_at"])
+                ended = began + timedelta(seconds=document["duration_s"])
+                document["prometheus"] = prometheus_series(resolved.prometheus_url, began, ended)
+                (plan.out / "results.json").write_text(json.dumps(document, indent=1))
     except (LoadUsageError, slo.SloError) as error:
         raise _fail(str(error), ExitCode.USAGE) from None
     except UnsafeTarget as error:

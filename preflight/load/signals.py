@@ -11,6 +11,10 @@ counter deltas, the mean for CPU.
 `bottleneck` names the signal closest to its saturation at the step where the SLOs broke: pool
 utilisation and CPU against 100 %, lags against a level that means trouble. A signal that cannot
 be read (no /metrics, no DSN, a remote service) is simply absent, never guessed.
+
+`prometheus_series` takes the same kind of signals over a run's whole time range from a
+Prometheus that scraped the target (`preflight stack up --with-prometheus`), for the reports of
+`load run` and `load capacity`.
 """
 
 import statistics
@@ -18,14 +22,28 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
+from preflight.prometheus import PrometheusApi
 from preflight.targets import Target
 
+PROMETHEUS_QUERIES = {
+    "request_rate": "sum by (job) (rate(http_requests_total[10s]))",
+    "p99_seconds": "histogram_quantile(0.99, sum by (job, le) "
+    "(rate(http_request_duration_seconds_bucket[10s])))",
+    "db_pool_in_use": "sum by (job) (db_pool_connections_in_use)",
+    "replica_lag_seconds": "max by (job) (db_replica_lag_seconds)",
+    "outbox_lag_seconds": "max by (job) (outbox_lag_seconds)",
+    "consumer_lag_events": "max by (job) (stream_consumer_lag_events)",
+    "cache_hit_ratio": 'sum by (job) (rate(cache_requests_total{result="hit"}[10s])) / '
+    "sum by (job) (rate(cache_requests_total[10s]))",
+}
+"""The server-side series a report takes from a Prometheus that scraped the stack."""
 SAMPLE_INTERVAL_S = 2.0
 SATURATION = {
     "db_pool_utilisation": 1.0,
@@ -275,3 +293,24 @@ def _database_signals(dsn: str | None, replica_dsn: str | None) -> dict[str, flo
         except psycopg.Error:
             pass
     return found
+
+
+def prometheus_series(url: str, started: datetime, finished: datetime) -> dict[str, Any]:
+    """The server-side series of the run's time range, from the Prometheus API (or why not)."""
+    api = PrometheusApi(url)
+    series: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for name, expr in PROMETHEUS_QUERIES.items():
+        try:
+            series[name] = [
+                {
+                    "labels": item["metric"],
+                    "values": [[float(t), float(v)] for t, v in item["values"] if v != "NaN"],
+                }
+                for item in api.query_range(
+                    expr, started.timestamp(), finished.timestamp() + 2, step_s=2
+                )
+            ]
+        except Exception as error:  # Prometheus gone or a query it rejects: say so, go on
+            errors[name] = str(error)
+    return {"url": url, "series": series, "errors": errors}
