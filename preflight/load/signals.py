@@ -8,6 +8,9 @@ itself (pg_stat_activity connections, the replica's replay lag). `summary()` fol
 into one number per signal for the step: peaks for levels and lags, rates and ratios from
 counter deltas, the mean for CPU.
 
+With local services, "host" `cpu_percent` is the whole machine's (all cores: 100 is every core
+busy), which names the bottleneck when the generator and the services share a busy machine.
+
 `bottleneck` names the signal closest to its saturation at the step where the SLOs broke: pool
 utilisation and CPU against 100 %, lags against a level that means trouble. A signal that cannot
 be read (no /metrics, no DSN, a remote service) is simply absent, never guessed.
@@ -112,6 +115,7 @@ class SignalSampler:
     def __enter__(self) -> "SignalSampler":
         for process in self.processes.values():
             _cpu(process)  # psutil's first reading only starts the interval
+        psutil.cpu_percent(None)
         self._thread = threading.Thread(target=self._loop, name="signals", daemon=True)
         self._thread.start()
         return self
@@ -141,6 +145,8 @@ class SignalSampler:
             value = _cpu(process)
             if value is not None:
                 self.cpu.setdefault(service, []).append(value)
+        if self.processes:  # the target runs here: the machine's CPU is one of its resources
+            self.cpu.setdefault("host", []).append(psutil.cpu_percent(None))
         database = _database_signals(self.dsn, self.replica_dsn)
         if database:
             sample.metrics["postgres"] = database
