@@ -9,9 +9,10 @@ the baseline band's top by as much. A search that found no rate at all (SLOs bro
 lowest rate) against a baseline that had one is a regression; an invalid run compares with
 nothing.
 
-Per-endpoint latency is compared at the search's reference step (its first, at the start
-rate, where the target is far from saturation), and only when both runs used the same start
-rate: p95 regressed when it grew by more than `latency_tolerance` (default 50 %) and by more than
+Per-endpoint latency is compared at the lowest rate that held every SLO in both runs (the
+searches' steps are deterministic given their verdicts, so two runs of the same settings share
+rates; a search's first step is also its coldest, which is why it is not simply the first):
+p95 regressed when it grew by more than `latency_tolerance` (default 50 %) and by more than
 `latency_floor_ms` (default 10 ms), so that 2 ms becoming 4 ms on a noisy machine is not news.
 """
 
@@ -136,22 +137,35 @@ def _capacity(current: dict[str, Any], baseline: dict[str, Any], tolerance: floa
     return Row(what, *texts, "unchanged", f"bands within {tolerance:.0%}")
 
 
+def _held(document: dict[str, Any]) -> dict[float, dict[str, Any]]:
+    """Per-endpoint latencies of the steps that held every SLO, by rate."""
+    return {
+        float(step["rate"]): step["endpoints"]
+        for step in document.get("steps") or []
+        if step.get("verdict") == "pass" and step.get("endpoints")
+    }
+
+
 def _latencies(
     current: dict[str, Any], baseline: dict[str, Any], tolerances: Tolerances
 ) -> list[Row]:
-    now, before = current.get("reference"), baseline.get("reference")
-    if not now or not before:
+    held_now, held_before = _held(current), _held(baseline)
+    if not held_now or not held_before:
         return []
-    if abs(float(now["rate"]) - float(before["rate"])) > 0.01 * float(before["rate"]):
+    common = sorted(set(held_now) & set(held_before))
+    if not common:
         return [
             Row(
                 "latency (p95)",
-                f"at {before['rate']:g}/s",
-                f"at {now['rate']:g}/s",
+                f"held at {', '.join(f'{r:g}' for r in sorted(held_before))}/s",
+                f"held at {', '.join(f'{r:g}' for r in sorted(held_now))}/s",
                 "not comparable",
-                "the runs started at different rates",
+                "no rate held in both runs",
             )
         ]
+    rate = common[0]
+    now = {"rate": rate, "endpoints": held_now[rate]}
+    before = {"rate": rate, "endpoints": held_before[rate]}
     rows = []
     for name in sorted(set(now["endpoints"]) & set(before["endpoints"])):
         new_p95 = now["endpoints"][name].get("p95")

@@ -299,7 +299,6 @@ def build_document(
         key=lambda s: s.rate,
         default=None,
     )
-    first = result.steps[0] if result.steps else None
     return {
         "version": 1,
         "kind": "capacity",
@@ -330,9 +329,6 @@ def build_document(
             (below.details.get("signals") or {}) if below is not None else None,
         ),
         "usl": fit.to_json(),
-        "reference": None
-        if first is None or first.invalid
-        else {"rate": first.rate, "endpoints": first.details.get("endpoints", {})},
         "endpoints": best.details.get("endpoints", {}) if best else {},
         "slo": best.details.get("slo", []) if best else [],
         "slo_at_breach": breach.details.get("slo", []) if breach else [],

@@ -63,7 +63,10 @@ def capacity(low: float, high: float | None, p95: float = 20.0, rate: float = 10
         "kind": "capacity",
         "status": "converged" if high is not None else "no_breach",
         "band": {"low": low, "high": high},
-        "reference": {"rate": rate, "endpoints": {"POST /orders": {"p95": p95}}},
+        "steps": [
+            {"rate": rate, "verdict": "pass", "endpoints": {"POST /orders": {"p95": p95}}},
+            {"rate": 2 * rate, "verdict": "pass", "endpoints": {"POST /orders": {"p95": 900.0}}},
+        ],
     }
 
 
@@ -99,9 +102,9 @@ def test_endpoint_latency_regresses_only_beyond_both_the_ratio_and_the_floor() -
     assert tiny.outcome == "unchanged"  # +5 ms on 3 ms is under the 10 ms floor
 
 
-def test_latencies_at_different_reference_rates_are_not_compared() -> None:
+def test_latencies_without_a_rate_held_in_both_runs_are_not_compared() -> None:
     comparison = baseline.compare(
-        capacity(100, 110, p95=500, rate=20), capacity(100, 110, p95=20, rate=10)
+        capacity(100, 110, p95=500, rate=15), capacity(100, 110, p95=20, rate=10)
     )
 
     assert comparison.outcome == "unchanged"
