@@ -164,15 +164,14 @@ def _latencies(
             )
         ]
     rate = common[0]
-    now = {"rate": rate, "endpoints": held_now[rate]}
-    before = {"rate": rate, "endpoints": held_before[rate]}
+    now, before = held_now[rate], held_before[rate]
     rows = []
-    for name in sorted(set(now["endpoints"]) & set(before["endpoints"])):
-        new_p95 = now["endpoints"][name].get("p95")
-        old_p95 = before["endpoints"][name].get("p95")
+    for name in sorted(set(now) & set(before)):
+        new_p95 = now[name].get("p95")
+        old_p95 = before[name].get("p95")
         if new_p95 is None or old_p95 is None:
             continue
-        what = f"{name} p95 at {now['rate']:g}/s"
+        what = f"{name} p95 at {rate:g}/s"
         texts = (f"{old_p95:g} ms", f"{new_p95:g} ms")
         grew = new_p95 - old_p95
         if grew > tolerances.latency_floor_ms and new_p95 > old_p95 * (1 + tolerances.latency):
