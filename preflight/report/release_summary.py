@@ -116,7 +116,7 @@ def _capacity(document: dict[str, Any]) -> Section:
             )
         )
     else:
-        section.lines.append("No baseline yet: this run is recorded as the next run's baseline.")
+        section.lines.append("No baseline to compare with (a gate run that passes records one).")
     section.tables.append(
         (
             ["rate/s", "achieved/s", "p95 ms", "p99 ms", "errors", "verdict", "server side"],
