@@ -84,6 +84,8 @@ def parse_metrics(text: str) -> dict[str, float]:
             }.get(name)
             if name == "cache_requests_total":
                 key = f"cache_{sample.labels.get('result', 'other')}_total"
+            if name == "db_pool_connections_in_use":  # each pool has db_pool_connections_max
+                found["db_pool_busiest"] = max(found.get("db_pool_busiest", 0.0), value)
             if key is None:
                 continue
             if name in maxima:
@@ -164,6 +166,7 @@ class SignalSampler:
                 out: dict[str, float] = {}
                 for key in (
                     "db_pool_in_use",
+                    "db_pool_busiest",
                     "replica_lag_s",
                     "outbox_lag_s",
                     "outbox_unpublished",
@@ -175,8 +178,9 @@ class SignalSampler:
                     if values:
                         out[key] = max(values)
                 pool_max = max((m.get("db_pool_max", 0.0) for m in seen), default=0.0)
-                if "db_pool_in_use" in out and pool_max > 0:
-                    out["db_pool_utilisation"] = round(out["db_pool_in_use"] / pool_max, 3)
+                busiest = out.pop("db_pool_busiest", None)
+                if busiest is not None and pool_max > 0:
+                    out["db_pool_utilisation"] = round(busiest / pool_max, 3)
                 begin = first.metrics.get(service, {})
                 end = last.metrics.get(service, {})
                 if "requests_total" in begin and "requests_total" in end and len(seen) > 1:

@@ -204,6 +204,7 @@ def test_metrics_pages_are_folded_into_signals() -> None:
     found = signals.parse_metrics(page)
 
     assert found["db_pool_in_use"] == 5
+    assert found["db_pool_busiest"] == 3  # against db_pool_connections_max, per pool
     assert found["db_pool_max"] == 10
     assert (found["cache_hit_total"], found["cache_miss_total"]) == (30, 10)
     assert found["consumer_lag_events"] == 9
