@@ -1,7 +1,8 @@
 """`preflight gate`: target -> health -> suites -> report -> verdict, as one exit code.
 
     preflight gate [--target embedded|PROFILE.toml] [--suites unit,api,...] [--reports DIR]
-                   [--keep-stack] [--workers auto|N] [--load smoke|none] [--i-own-this-target]
+                   [--keep-stack] [--workers auto|N] [--load smoke|capacity|none]
+                   [--i-own-this-target]
 
 1. target   ``embedded`` starts the bundled stack (`preflight.stack.running`; a stack already
             running from ``preflight stack up --keep`` is reused and left running) and writes
@@ -18,10 +19,13 @@
             reason, outside a git checkout or without ``main``); a breaking change is exit 1.
             The result is ``breaking_changes`` in summary.json.
 3b. load    with a target that has a gateway, `preflight.load.gate_step`: the order-flow scenario
-            at a modest rate against load/slo.yaml (results in ``<reports>/load/``, one Allure
-            test per objective); a breach is exit 3, an invalid run (generator saturated, or a
-            non-loopback host without allow_load_hosts and --i-own-this-target) exit 5.
-4. report   environment.properties + categories.json into allure-results, the single-file
+            at a modest rate (smoke) or a short capacity search (capacity, <= 3 min, compared
+            with the baseline kept in ``<reports>/baseline/``) against load/slo.yaml (results
+            in ``<reports>/load/``, Allure tests per objective); a breach or a capacity
+            regression is exit 3, an invalid run (generator saturated, or a non-loopback host
+            without allow_load_hosts and --i-own-this-target) exit 5.
+4. report   environment.properties + categories.json into allure-results, the release summary
+            (``<reports>/summary.md`` and the Allure test "Release summary"), the single-file
             Allure report (history kept in ``<reports>/history/``), ``<reports>/summary.json``.
             allure-results, junit.xml, the report and summary of the previous run are removed
             at the start; history is kept.
@@ -57,9 +61,9 @@ from preflight import stack
 from preflight.breaking_changes import BreakingCheck, check_against_base
 from preflight.health import HealthReport, check_target
 from preflight.load.gate_step import MODES as LOAD_MODES
-from preflight.load.gate_step import run_load_step
+from preflight.load.gate_step import LoadStepResult, run_load_step
 from preflight.page_timings import read_recorded
-from preflight.report import environment, render
+from preflight.report import environment, release_summary, render
 from preflight.report.summary import (
     SUMMARY_FILE,
     BreakingChangesEntry,
@@ -112,7 +116,7 @@ class GateOptions:
     keep_stack: bool = False
     workers: str = "auto"
     root: Path = field(default_factory=render.project_root)
-    load: str = "smoke"
+    load: str = "capacity"
     i_own_this_target: bool = False
 
 
@@ -302,6 +306,9 @@ def run_gate(
                 i_own_this_target=options.i_own_this_target,
                 console=out,
             )
+            if isinstance(loaded, LoadStepResult):
+                run.load = loaded
+                loaded = loaded.verdict
             if loaded is not None:
                 out.print(f"load: {loaded.reason}", highlight=False)
                 verdicts.append(loaded)
@@ -323,6 +330,7 @@ class _Run:
     target: Target | None = None
     health: HealthReport | None = None
     breaking: BreakingCheck | None = None
+    load: LoadStepResult | None = None
 
     def finish(self, outcome: Verdict, *, tests_ran: bool = False) -> GateResult:
         self.out.rule("[bold]4/5 report[/]")
@@ -339,8 +347,10 @@ class _Run:
                     ]
                 )
             self._write_allure_metadata()
+            self._write_release_summary(outcome, junit, with_allure=True)
             html = self._render(warnings)
         else:
+            self._write_release_summary(outcome, None, with_allure=False)
             html = None
         reports = ReportPaths(
             allure_html=self._relative(html),
@@ -385,6 +395,32 @@ class _Run:
                 for d in self.breaking.specs
             ],
         )
+
+    def _write_release_summary(
+        self, outcome: Verdict, junit: JunitResults | None, *, with_allure: bool
+    ) -> None:
+        found = release_summary.sections(
+            verdict=outcome.name,
+            exit_code=int(outcome.exit_code),
+            reason=outcome.reason,
+            facts={
+                "run": self.run_id,
+                "target": self.target.name if self.target is not None else "none",
+                "git": self.git_sha or "",
+                "started": self.started_at.isoformat(timespec="seconds"),
+            },
+            junit=junit,
+            load=None
+            if self.load is None
+            else release_summary.LoadPart(self.load.mode, self.load.document, self.load.out),
+        )
+        path = release_summary.write(
+            found,
+            self.paths.reports,
+            self.paths.results if with_allure else None,
+            passed=outcome.passed,
+        )
+        self.out.print(f"release  {path}")
 
     def _write_allure_metadata(self) -> None:
         services = self.target.services if self.target is not None else {}
@@ -463,8 +499,12 @@ def gate_command(
     ] = False,
     workers: Annotated[str, typer.Option(help="pytest-xdist workers: auto or a number.")] = "auto",
     load: Annotated[
-        str, typer.Option(help="Load step: smoke (order flow against the SLOs) or none.")
-    ] = "smoke",
+        str,
+        typer.Option(
+            help="Load step: capacity (a <= 3 min capacity search against the SLOs and the "
+            "baseline), smoke (the order flow at 30/s against the SLOs) or none."
+        ),
+    ] = "capacity",
     i_own_this_target: Annotated[
         bool,
         typer.Option("--i-own-this-target", help="Allow load on a non-loopback host it lists."),
@@ -504,7 +544,12 @@ def _clean_previous(paths: _Paths) -> None:
     shutil.rmtree(paths.results, ignore_errors=True)
     shutil.rmtree(paths.reports / "load", ignore_errors=True)
     shutil.rmtree(paths.ui_performance, ignore_errors=True)
-    for stale in (paths.junit, paths.html, paths.summary):
+    for stale in (
+        paths.junit,
+        paths.html,
+        paths.summary,
+        paths.reports / release_summary.SUMMARY_MD,
+    ):
         stale.unlink(missing_ok=True)
     paths.results.mkdir(parents=True, exist_ok=True)
 

@@ -17,6 +17,7 @@ single process) writes results.json to `--preflight-out` and, with `--slo FILE`,
 exit 3 on a breach, 5 when a generator was saturated.
 """
 
+import json
 import logging
 import os
 import random
@@ -35,6 +36,7 @@ from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
+from preflight.load import histograms
 from preflight.load.recording import Recording
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,9 @@ class _State:
         self.requests_started = 0
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
         self.loops: list[Any] = []
+        self.dirty: set[tuple[str, int]] = set()
+        """Per-second buckets of the aggregate changed since the live feed last wrote them."""
+        self.live_generators: list[tuple[str, dict[str, float]]] = []
 
 
 STATE = _State()
@@ -104,6 +109,18 @@ def _arguments(parser: Any) -> None:
     group.add_argument(
         "--preflight-run", default="", env_var="PREFLIGHT_RUN_ID", help="the run id to tag data"
     )
+    group.add_argument(
+        "--preflight-live",
+        default="",
+        env_var="PREFLIGHT_LIVE",
+        help="append each second's changed HDR buckets, arrivals and generator samples here",
+    )
+    group.add_argument(
+        "--preflight-control",
+        default="",
+        env_var="PREFLIGHT_CONTROL",
+        help="ControlledRate shape: read the arrival rate to offer from this JSON file",
+    )
 
 
 def _init(environment: Environment, **_: Any) -> None:
@@ -125,6 +142,11 @@ def _init(environment: Environment, **_: Any) -> None:
 def _merge_stats(environment: Environment, msg: Any, **_: Any) -> None:
     if STATE.aggregate is not None:
         STATE.aggregate.merge(msg.data)
+        for name, data in msg.data["series"].items():
+            STATE.dirty.update((name, int(second)) for second in data["per_second"])
+            STATE.dirty.update((name, int(second)) for second in data["errors_per_second"])
+        for worker, samples in msg.data.get("generators", {}).items():
+            STATE.live_generators.extend((worker, sample) for sample in samples)
 
 
 def _set_rate(environment: Environment, msg: Any, **_: Any) -> None:
@@ -155,10 +177,16 @@ def _on_request(
 
 def _test_start(environment: Environment, **_: Any) -> None:
     runner = environment.runner
-    if runner is None or isinstance(runner, MasterRunner):
+    if runner is None:
+        return
+    STATE.loops = []
+    live = getattr(environment.parsed_options, "preflight_live", "")
+    if live and not isinstance(runner, WorkerRunner):
+        STATE.loops.append(gevent.spawn(_live_forever, Path(live)))
+    if isinstance(runner, MasterRunner):
         return
     STATE.requests_started = 0
-    STATE.loops = [gevent.spawn(_flush_forever, environment), gevent.spawn(_sample_forever)]
+    STATE.loops += [gevent.spawn(_flush_forever, environment), gevent.spawn(_sample_forever)]
 
 
 def _test_stop(environment: Environment, **_: Any) -> None:
@@ -181,6 +209,41 @@ def _flush_forever(environment: Environment) -> None:
     while True:
         gevent.sleep(FLUSH_INTERVAL_S)
         _flush(environment)
+
+
+def _live_forever(path: Path) -> None:
+    """Append, every second, what changed in the merged recording as JSON lines: each changed
+    (request name, second) bucket whole (HDR encoded, with its errors), the arrival counters
+    and the generators' samples. A capacity search judges its steps on them while the run goes
+    on (preflight.load.live_feed reads them; later lines of a bucket supersede earlier ones)."""
+    with path.open("a") as feed:
+        while True:
+            gevent.sleep(FLUSH_INTERVAL_S)
+            aggregate = STATE.aggregate
+            if aggregate is None:
+                continue
+            lines = []
+            dirty, STATE.dirty = STATE.dirty, set()
+            for name, second in sorted(dirty):
+                series = aggregate.series.get(name)
+                bucket = series.per_second.get(second) if series is not None else None
+                if series is None or bucket is None:
+                    continue
+                lines.append(
+                    {
+                        "s": second,
+                        "n": name,
+                        "h": histograms.encode(bucket),
+                        "c": int(bucket.get_total_count()),
+                        "e": series.errors_per_second.get(second, 0),
+                    }
+                )
+            for worker, sample in STATE.live_generators:
+                lines.append({"g": worker, **sample})
+            STATE.live_generators = []
+            lines.append({"t": time.time(), "arrivals": vars(aggregate.arrivals)})
+            feed.write("".join(json.dumps(line) + "\n" for line in lines))
+            feed.flush()
 
 
 def _sample_forever() -> None:
