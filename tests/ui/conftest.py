@@ -13,7 +13,7 @@ from typing import Any
 import allure
 import pytest
 from filelock import FileLock
-from playwright.sync_api import Browser, BrowserContext
+from playwright.sync_api import Browser, BrowserContext, BrowserType, Playwright, sync_playwright
 
 from fixtures.mes import MesFactory, Plant, ScreenUser
 from preflight import chromium, stack
@@ -40,6 +40,37 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    """pytest-playwright's, per module instead of per session: a running sync Playwright holds
+    its event loop as the thread's running loop, so `asyncio.run` in any later test of the same
+    xdist worker (the unit tests of async code) would fail while it lives."""
+    with sync_playwright() as instance:
+        yield instance
+
+
+@pytest.fixture(scope="module")
+def browser_type(playwright: Playwright, browser_name: str) -> BrowserType:
+    return getattr(playwright, browser_name)  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def launch_browser(
+    browser_type_launch_args: dict[str, Any], browser_type: BrowserType
+) -> Callable[..., Browser]:
+    def launch(**kwargs: Any) -> Browser:
+        return browser_type.launch(**(browser_type_launch_args | kwargs))
+
+    return launch
+
+
+@pytest.fixture(scope="module")
+def browser(launch_browser: Callable[..., Browser]) -> Iterator[Browser]:
+    browser = launch_browser()
+    yield browser
+    browser.close()
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
     return browser_type_launch_args | chromium.launch_args()
@@ -51,9 +82,13 @@ def base_url(target: Target) -> str:
     return service_url(target, "mes")
 
 
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args: dict[str, Any], base_url: str) -> dict[str, Any]:
-    return browser_context_args | {"base_url": base_url, "locale": "en-GB"}
+@pytest.fixture(scope="module")
+def browser_context_args(
+    playwright: Playwright, device: str | None, base_url: str
+) -> dict[str, Any]:
+    """pytest-playwright's (a --device's settings; no video: no ffmpeg here), per module."""
+    emulated = dict(playwright.devices[device]) if device else {}
+    return emulated | {"base_url": base_url, "locale": "en-GB"}
 
 
 @pytest.fixture
