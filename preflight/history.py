@@ -12,9 +12,10 @@ import time
 from collections import Counter
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 Kind = Literal["produced", "applied"]
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -70,11 +71,11 @@ def check(history: History, *, examples: int = 5) -> DeliveryVerdict:
 
 
 def compare(
-    produced: Mapping[Hashable, int], applied: Mapping[Hashable, int], *, examples: int = 5
+    produced: Mapping[K, int], applied: Mapping[K, int], *, examples: int = 5
 ) -> DeliveryVerdict:
-    lost: dict[Hashable, int] = {}
-    duplicated: dict[Hashable, int] = {}
-    unexpected: dict[Hashable, int] = {}
+    lost: dict[K, int] = {}
+    duplicated: dict[K, int] = {}
+    unexpected: dict[K, int] = {}
     for key, times in produced.items():
         done = applied.get(key, 0)
         if done < times:
@@ -104,7 +105,7 @@ def assert_exactly_once(history: History) -> DeliveryVerdict:
     return verdict
 
 
-def _first(found: Mapping[Hashable, int], limit: int) -> list[str]:
+def _first(found: Mapping[K, int], limit: int) -> list[str]:
     return [f"{key} x{times}" for key, times in list(found.items())[:limit]]
 
 
@@ -174,9 +175,16 @@ class OperationHistory:
                 seen[ref].add("info")
         return seen
 
+    def details(self, outcome: Outcome, top: int = 3) -> str:
+        """The most frequent details of one outcome ("ReadTimeout x40, 503 ... x3")."""
+        counts = Counter(op.detail for op in self.operations if op.outcome == outcome)
+        return ", ".join(f"{detail or '-'} x{n}" for detail, n in counts.most_common(top))
+
     def first_ok_after(self, moment: float) -> float | None:
         """When the first operation acknowledged after `moment` was (to measure recovery)."""
-        return next((op.at for op in self.operations if op.outcome == "ok" and op.at >= moment), None)
+        return next(
+            (op.at for op in self.operations if op.outcome == "ok" and op.at >= moment), None
+        )
 
 
 @dataclass(frozen=True)

@@ -429,7 +429,10 @@ def start_postgres(
         child = launch.spawn_postgres(f"postgres:{role}", data_dir, f"postgres-{role}")
         dsn = server_dsn(manifest.ports[f"postgres_{role}"])
         launch.wait_for(
-            f"PostgreSQL {role}", partial(postgres_accepts, dsn), child=child, log=f"postgres-{role}"
+            f"PostgreSQL {role}",
+            partial(postgres_accepts, dsn),
+            child=child,
+            log=f"postgres-{role}",
         )
         if role == "replica" and manifest.postgres_replica != manifest.postgres_primary:
             launch.wait_for(

@@ -4,8 +4,9 @@ Orders are due at a fixed arrival rate whatever the responses take (an open mode
 server meets more and more requests in flight, as it would in production), each posted with its
 order_ref as the Idempotency-Key. Every attempt is recorded in an `OperationHistory`: invoke,
 then ok (2xx), fail (a definite 4xx) or info (a timeout, a reset, a 5xx, a 409 in flight, a
-429: the outcome is unknown). An unknown outcome is retried with the same key until it is ok
-or failed, or until `settle_s` after the arrivals end, so that the checker can resolve it.
+429: the outcome is unknown). An unknown outcome is retried with the same key, with
+exponential backoff and full jitter, until it is ok or failed, or until `settle_s` after the
+arrivals end, so that the checker can resolve it.
 
     with WriteLoad(url, headers, make_order, rate=50, duration_s=12).running() as load:
         with primary_crashed(state_dir): ...
@@ -17,6 +18,8 @@ inject faults while it writes. Bounded: rate x duration orders, `max_in_flight` 
 
 import asyncio
 import contextlib
+import itertools
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -40,9 +43,10 @@ class WriteLoad:
     """The n-th order's body; its `order_ref` keys the history and the Idempotency-Key."""
     rate: float = 50.0
     duration_s: float = 12.0
-    timeout_s: float = 3.0
+    timeout_s: float = 5.0
     settle_s: float = 45.0
-    retry_interval_s: float = 0.25
+    retry_base_s: float = 0.25
+    retry_cap_s: float = 4.0
     max_in_flight: int = 400
     history: OperationHistory = field(default_factory=OperationHistory)
     due: int = 0
@@ -50,6 +54,8 @@ class WriteLoad:
     attempts: int = 0
     started_at: float = 0.0
     arrival_window_s: float = 0.0
+    seed: int = 0
+    _random: random.Random = field(default_factory=random.Random)
     _thread: threading.Thread | None = None
     _error: BaseException | None = None
 
@@ -57,6 +63,7 @@ class WriteLoad:
     def running(self) -> Iterator["WriteLoad"]:
         """Writing in the background for the block; on leaving, waits for the run (arrivals and
         retries of unknown outcomes) to end."""
+        self._random.seed(self.seed)
         self._thread = threading.Thread(target=self._run, name="write-load", daemon=True)
         self.started_at = time.monotonic()
         self._thread.start()
@@ -123,14 +130,17 @@ class WriteLoad:
     async def _write(self, client: httpx.AsyncClient, order: dict[str, Any], due: float) -> None:
         ref = str(order["order_ref"])
         deadline = due + self.duration_s + self.settle_s
-        while True:
+        for attempt in itertools.count():
             self.history.invoke(ref)
             self.attempts += 1
             outcome, detail = await self._attempt(client, order, ref)
             self.history.record(outcome, ref, detail)
             if outcome != "info" or asyncio.get_running_loop().time() >= deadline:
                 return
-            await asyncio.sleep(self.retry_interval_s)
+            # Exponential backoff with full jitter: retries of a crowd of clients must not
+            # keep a recovering server saturated (a retry storm outlives the fault).
+            ceiling = min(self.retry_cap_s, self.retry_base_s * 2**attempt)
+            await asyncio.sleep(self._random.uniform(0, ceiling))
 
     async def _attempt(
         self, client: httpx.AsyncClient, order: dict[str, Any], ref: str

@@ -120,11 +120,11 @@ def redis_paused(url: str, *, limit_ms: int = PAUSE_LIMIT_MS) -> Iterator[Fault]
     """Every Redis client's commands held (CLIENT PAUSE ALL) until the block ends."""
     client = redis.Redis.from_url(url, socket_timeout=5)
     fault = Fault("Redis paused (CLIENT PAUSE ALL)")
-    client.execute_command("CLIENT", "PAUSE", str(limit_ms), "ALL")
+    client.client_pause(limit_ms, all=True)
     try:
         yield fault
     finally:
-        client.execute_command("CLIENT", "UNPAUSE")
+        client.client_unpause()
         client.close()
         fault.heal()
 

@@ -50,6 +50,15 @@ def receive(client: socket.socket, size: int) -> list[bytes]:
     return reads
 
 
+def exchange(client: socket.socket, data: bytes) -> bytes:
+    """Send and read the answer; a connection closed without one raises like a reset."""
+    client.sendall(data)
+    answer = client.recv(65536)
+    if not answer:
+        raise ConnectionResetError("closed without an answer")
+    return answer
+
+
 def test_the_proxy_passes_data_both_ways_untouched(proxy: FaultProxy) -> None:
     payload = bytes(range(256)) * 400
     with connect(proxy) as client:
@@ -82,11 +91,12 @@ def test_a_black_hole_swallows_data_and_the_client_times_out(proxy: FaultProxy) 
 
 
 def test_a_timeout_closes_the_connection_after_its_delay(proxy: FaultProxy) -> None:
-    with proxy.toxic(Timeout(timeout_s=0.2)), connect(proxy) as client:
-        client.sendall(b"gone")
-        with pytest.raises(ConnectionResetError):
-            if client.recv(10) == b"":
-                raise ConnectionResetError("closed")
+    with (
+        proxy.toxic(Timeout(timeout_s=0.2)),
+        connect(proxy) as client,
+        pytest.raises(ConnectionResetError),
+    ):
+        exchange(client, b"gone")
 
 
 def test_reset_peer_resets_open_and_new_connections(proxy: FaultProxy) -> None:
@@ -95,11 +105,9 @@ def test_reset_peer_resets_open_and_new_connections(proxy: FaultProxy) -> None:
         assert receive(open_before, 2) == [b"hi"]
         with proxy.toxic(ResetPeer()):
             with pytest.raises((ConnectionResetError, BrokenPipeError)):
-                open_before.sendall(b"again")
-                open_before.recv(10)
+                exchange(open_before, b"again")
             with connect(proxy) as new, pytest.raises((ConnectionResetError, BrokenPipeError)):
-                new.sendall(b"new")
-                new.recv(10)
+                exchange(new, b"new")
     with connect(proxy) as healed:
         healed.sendall(b"ok")
         assert receive(healed, 2) == [b"ok"]

@@ -16,7 +16,8 @@ def test_acknowledged_writes_present_once_are_valid() -> None:
 
     verdict = check_writes(history, {"a": 1, "b": 1})
 
-    assert verdict.valid and verdict.every_info_resolved
+    assert verdict.valid
+    assert verdict.every_info_resolved
     assert (verdict.invoked, verdict.acknowledged, verdict.lost, verdict.duplicated) == (2, 2, 0, 0)
 
 
@@ -73,7 +74,8 @@ def test_a_retry_that_is_acknowledged_resolves_the_unknown_outcome() -> None:
 
     verdict = check_writes(history, {"a": 1})
 
-    assert verdict.valid and verdict.every_info_resolved
+    assert verdict.valid
+    assert verdict.every_info_resolved
     assert verdict.acknowledged == 1
 
 
