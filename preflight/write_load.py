@@ -47,7 +47,7 @@ class WriteLoad:
     settle_s: float = 45.0
     retry_base_s: float = 0.25
     retry_cap_s: float = 4.0
-    max_in_flight: int = 400
+    max_in_flight: int = 1000
     history: OperationHistory = field(default_factory=OperationHistory)
     due: int = 0
     dropped: int = 0

@@ -5,7 +5,7 @@ however it is left (an assertion failing inside, a KeyboardInterrupt):
     with service_killed("reporting", state_dir):  # SIGKILL (no shutdown code runs); restarted after
     with primary_crashed(state_dir):              # pg_ctl stop -m immediate; started (WAL recovery)
     with replica_stopped(state_dir):              # pg_ctl stop -m fast; started, streaming again
-    with redis_paused(redis_url):                 # CLIENT PAUSE ALL; CLIENT UNPAUSE after
+    with redis_paused(redis_url, 3):              # CLIENT PAUSE ALL for 3 s; answering after
     redis_restarted(state_dir)                    # SIGTERM + start on the same port and data
     replica_promoted(state_dir)                   # fail over: one way, a stack of the test's own
 
@@ -24,8 +24,6 @@ import psutil
 import redis
 
 from preflight import stack
-
-PAUSE_LIMIT_MS = 120_000  # a CLIENT PAUSE ends by itself after this, should the heal never run
 
 
 @dataclass
@@ -116,15 +114,21 @@ def replica_promoted(state_dir: Path) -> Fault:
 
 
 @contextlib.contextmanager
-def redis_paused(url: str, *, limit_ms: int = PAUSE_LIMIT_MS) -> Iterator[Fault]:
-    """Every Redis client's commands held (CLIENT PAUSE ALL) until the block ends."""
-    client = redis.Redis.from_url(url, socket_timeout=5)
-    fault = Fault("Redis paused (CLIENT PAUSE ALL)")
-    client.client_pause(limit_ms, all=True)
+def redis_paused(url: str, seconds: float) -> Iterator[Fault]:
+    """Every Redis client's commands held (CLIENT PAUSE ALL) for `seconds`.
+
+    Redis holds even a CLIENT UNPAUSE while paused ALL, so the pause heals itself: it is given
+    its length up front, and leaving the block waits until Redis answers again (at once, if
+    the block outlasted the pause). Run the block's checks within `seconds`.
+    """
+    client = redis.Redis.from_url(url, socket_timeout=seconds + 5, single_connection_client=True)
+    client.ping()
+    fault = Fault(f"Redis paused {seconds:g} s (CLIENT PAUSE ALL)")
+    client.client_pause(int(seconds * 1000), all=True)
     try:
         yield fault
     finally:
-        client.client_unpause()
+        client.ping()  # answered once the pause is over
         client.close()
         fault.heal()
 
