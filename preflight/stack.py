@@ -446,16 +446,18 @@ def start_postgres(
 def fail_over(*, state_dir: Path | None = None, timeout: float = READY_TIMEOUT) -> None:
     """Make the replica the primary, the way an operator fails over the stack:
 
-    1. fence the old primary (`pg_ctl stop -m immediate`: it must never take a write again),
+    1. fence the old primary (`pg_ctl stop -m fast`: it takes no write again, and a fast
+       shutdown waits until its WAL senders have shipped every commit to the replica),
     2. promote the replica (`pg_ctl promote`) and wait until it leaves recovery,
     3. record it as both primary and replica of the stack (no replica is left),
     4. restart every service that owns a database, so it connects to the new primary.
 
     The stack has no replica afterwards: its health check (replica streaming) fails, so fail
-    over only a stack of a test's own.
+    over only a stack of a test's own. Replication is asynchronous: had the primary crashed
+    instead (`-m immediate`), commits it had not yet shipped would be lost with it.
     """
     paths = StatePaths(_resolve(state_dir))
-    stop_postgres("primary", state_dir=paths.root)
+    stop_postgres("primary", state_dir=paths.root, mode="fast")
     with _locked(paths):
         manifest = _ready_manifest(paths)
         logfile = paths.log("postgres-replica")
@@ -483,8 +485,8 @@ def fail_over(*, state_dir: Path | None = None, timeout: float = READY_TIMEOUT) 
         ]
         write_manifest(paths, manifest)
     owners = [s.name for s in SERVICES if s.database is not None and s.name in manifest.services]
-    for name in owners:
-        stop_service(name, state_dir=paths.root)
+    for name in owners:  # their connections lead to the fenced primary: no use waiting
+        stop_service(name, state_dir=paths.root, kill=True)
     for name in owners:
         start_service(name, state_dir=paths.root, timeout=timeout)
 
