@@ -53,7 +53,7 @@ from preflight import stack
 from preflight.health import HealthReport, check_target
 from preflight.load.gate_step import MODES as LOAD_MODES
 from preflight.load.gate_step import run_load_step
-from preflight.report import environment, render
+from preflight.report import environment, reliability, render
 from preflight.report.summary import (
     SUMMARY_FILE,
     HealthEntry,
@@ -122,6 +122,7 @@ class _Paths:
     html: Path
     history: Path
     summary: Path
+    reliability: Path
 
     @classmethod
     def under(cls, reports: Path) -> _Paths:
@@ -132,6 +133,7 @@ class _Paths:
             html=reports / render.REPORT_FILE,
             history=reports / render.HISTORY_FILE,
             summary=reports / SUMMARY_FILE,
+            reliability=reports / "reliability",
         )
 
 
@@ -262,7 +264,13 @@ def run_gate(
         out.print(" ".join(command), style="dim", highlight=False, soft_wrap=True)
         sys.stdout.flush()
         returncode = _run_streaming(
-            command, cwd=root, env={**PYTEST_ENV, "PREFLIGHT_RUN_ID": run.run_id}
+            command,
+            cwd=root,
+            env={
+                **PYTEST_ENV,
+                "PREFLIGHT_RUN_ID": run.run_id,
+                reliability.RESULTS_ENV: str(paths.reliability),
+            },
         )
         verdicts = [from_pytest(returncode)]
         if target is not None and options.load != "none":
@@ -337,6 +345,7 @@ class _Run:
                 for check in (self.health.checks if self.health is not None else ())
             ],
             warnings=warnings,
+            reliability=reliability.collect(self.paths.reliability),
         )
         summary_path = write_summary(result, self.paths.summary)
         self.out.print(f"summary  {summary_path}")
@@ -389,6 +398,14 @@ class _Run:
             self.out.print(f"  [red]{failure.kind}[/] {failure.nodeid}", highlight=False)
         if len(result.failures) > 20:
             self.out.print(f"  ... and {len(result.failures) - 20} more (see summary.json)")
+        if result.reliability is not None:
+            faults = result.reliability
+            self.out.print(
+                f"reliability: {faults.faults_survived}/{faults.faults} faults survived,"
+                f" {faults.writes_acknowledged} writes acknowledged, {faults.lost} lost,"
+                f" {faults.duplicated} duplicated",
+                highlight=False,
+            )
         style = "bold green" if outcome.passed else "bold red"
         self.out.print(
             f"[{style}]{outcome.exit_code.name} (exit {int(outcome.exit_code)})[/]:"
@@ -461,6 +478,7 @@ def _run_streaming(command: Sequence[str], *, cwd: Path, env: Mapping[str, str])
 def _clean_previous(paths: _Paths) -> None:
     shutil.rmtree(paths.results, ignore_errors=True)
     shutil.rmtree(paths.reports / "load", ignore_errors=True)
+    shutil.rmtree(paths.reliability, ignore_errors=True)
     for stale in (paths.junit, paths.html, paths.summary):
         stale.unlink(missing_ok=True)
     paths.results.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from preflight.report.reliability import ReliabilitySummary
+
 SCHEMA_VERSION: Literal[1] = 1
 SUMMARY_FILE = "summary.json"
 _MESSAGE_LIMIT = 1000
@@ -89,6 +91,8 @@ class Summary(_Model):
     health: list[HealthEntry] = Field(default_factory=list)
     reports: ReportPaths
     warnings: list[str] = Field(default_factory=list)
+    reliability: ReliabilitySummary | None = None
+    """Faults survived, writes acknowledged and lost (tests/reliability; see report.reliability)."""
 
 
 def parse_junit(path: Path) -> JunitResults:
@@ -147,6 +151,7 @@ def build_summary(
     reports: ReportPaths,
     health: list[HealthEntry] | None = None,
     warnings: list[str] | None = None,
+    reliability: ReliabilitySummary | None = None,
 ) -> Summary:
     results = junit or JunitResults()
     return Summary(
@@ -166,6 +171,7 @@ def build_summary(
         health=health or [],
         reports=reports,
         warnings=warnings or [],
+        reliability=reliability,
     )
 
 

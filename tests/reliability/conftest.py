@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from fixtures.mes import MesFactory, Plant
-from preflight.report.reliability import FaultReport
+from preflight.report.fault_report import FaultReport
 from preflight.targets import Target
 from preflight.write_load import WriteLoad
 

@@ -18,7 +18,7 @@ from fixtures.mes import Plant
 from preflight import processes, stack
 from preflight.faults import Fault
 from preflight.ports import LOOPBACK, free_port
-from preflight.report.reliability import FaultReport
+from preflight.report.fault_report import FaultReport
 from preflight.targets import Target
 from preflight.waits import wait_until
 from preflight.write_load import WriteLoad

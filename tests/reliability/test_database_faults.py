@@ -12,7 +12,7 @@ from fixtures.mes import MesFactory, Plant
 from preflight.clients.mes import MesClient
 from preflight.expect import expect_status
 from preflight.faults import primary_crashed, replica_stopped
-from preflight.report.reliability import FaultReport, assert_nothing_lost
+from preflight.report.fault_report import FaultReport, assert_nothing_lost
 from preflight.waits import wait_until
 from preflight.write_load import WriteLoad
 

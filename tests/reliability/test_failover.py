@@ -16,7 +16,7 @@ from fixtures.mes import MesFactory
 from preflight import stack
 from preflight.clients.mes import MesClient
 from preflight.faults import replica_promoted
-from preflight.report.reliability import FaultReport, assert_nothing_lost
+from preflight.report.fault_report import FaultReport, assert_nothing_lost
 from preflight.waits import wait_until
 from preflight.write_load import WriteLoad
 

@@ -22,7 +22,7 @@ from preflight import processes, stack
 from preflight.expect import expect_status
 from preflight.faults import Fault, FaultProxy, Latency, ResetPeer
 from preflight.ports import LOOPBACK, free_port
-from preflight.report.reliability import FaultReport, assert_nothing_lost
+from preflight.report.fault_report import FaultReport, assert_nothing_lost
 from preflight.targets import Target
 from preflight.tokens import mint
 from preflight.waits import wait_until

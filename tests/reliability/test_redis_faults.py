@@ -12,7 +12,7 @@ from fixtures.mes import MesFactory, Plant
 from preflight.clients.mes import MesClient
 from preflight.expect import expect_status
 from preflight.faults import Fault, redis_paused, redis_restarted
-from preflight.report.reliability import FaultReport, assert_nothing_lost, orders_on_primary
+from preflight.report.fault_report import FaultReport, assert_nothing_lost, orders_on_primary
 from preflight.targets import Target
 from preflight.waits import wait_until
 from preflight.write_load import WriteLoad
