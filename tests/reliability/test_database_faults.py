@@ -30,7 +30,7 @@ def test_a_crashed_primary_loses_no_acknowledged_order(
     mes_db: str,
     plant: Plant,
 ) -> None:
-    load = order_load(duration_s=10)
+    load = order_load(duration_s=8)
     with load.running():
         load.wait_for_acknowledged(100)
         with primary_crashed(state_dir) as fault:
@@ -55,7 +55,7 @@ def test_reads_fall_back_to_the_primary_while_the_replica_is_down(
     mes_db: str,
     plant: Plant,
 ) -> None:
-    load = order_load(duration_s=10)
+    load = order_load(duration_s=8)
     with load.running():
         load.wait_for_acknowledged(100)
         with replica_stopped(state_dir) as fault:

@@ -63,7 +63,7 @@ def test_a_failover_to_the_promoted_replica_loses_no_acknowledged_order(
             {"X-Preflight-Run": run_id},
             lambda n: factory.build_order(plant),
             rate=55,
-            duration_s=12,
+            duration_s=9,
             settle_s=120,  # the failover restarts the services: writes wait that long
         )
         with load.running():

@@ -110,7 +110,7 @@ def test_a_slow_then_resetting_mes_behind_the_gateway_loses_no_order(
 ) -> None:
     token = mint(target, "planner", plant.code)
     auth = {"Authorization": f"Bearer {token}"}
-    load = order_load(f"{own_gateway}/api/v1/orders", headers=auth, duration_s=12)
+    load = order_load(f"{own_gateway}/api/v1/orders", headers=auth, duration_s=9)
     with load.running():
         load.wait_for_acknowledged(100)
         with mes_proxy.toxic(Latency(0.3, jitter_s=0.1)):

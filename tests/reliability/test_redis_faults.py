@@ -56,7 +56,7 @@ def test_a_paused_and_restarted_redis_loses_nothing_and_every_consumer_catches_u
     if reporting is None or "reporting" not in target.services:
         pytest.skip("needs the reporting service and its database")
     order = mes_factory.create_order(plant)
-    load = order_load(duration_s=12)
+    load = order_load(duration_s=9)
     with load.running():
         load.history.invoke(order["order_ref"])  # acknowledged to the factory
         load.history.ok(order["order_ref"])
