@@ -247,7 +247,9 @@ from preflight.tokens import token_command  # noqa: E402  (tokens owns its comma
 app.command("token")(token_command)
 
 from preflight.contract_diff import contract_app  # noqa: E402  (contract owns its sub-app)
+from preflight.openapi_check import contract_check_command  # noqa: E402
 
+contract_app.callback(invoke_without_command=True)(contract_check_command)
 app.add_typer(contract_app, name="contract")
 
 from preflight.load.commands import load_app  # noqa: E402  (load owns its sub-app)

@@ -426,7 +426,8 @@ def diff_documents(old: Document, new: Document) -> DiffReport:
 # --- the command ---------------------------------------------------------------------------
 
 contract_app = typer.Typer(
-    help="API contracts: compare OpenAPI documents for breaking changes.",
+    help="API contracts: check a running service against its OpenAPI document "
+    "(--spec, --base-url), or compare two documents for breaking changes (diff).",
     no_args_is_help=True,
 )
 

@@ -1,7 +1,8 @@
 """`preflight gate`: target -> health -> suites -> report -> verdict, as one exit code.
 
     preflight gate [--target embedded|PROFILE.toml] [--suites unit,api,...] [--reports DIR]
-                   [--keep-stack] [--workers auto|N] [--load smoke|none] [--i-own-this-target]
+                   [--keep-stack] [--workers auto|N] [--load smoke|capacity|none]
+                   [--i-own-this-target]
 
 1. target   ``embedded`` starts the bundled stack (`preflight.stack.running`; a stack already
             running from ``preflight stack up --keep`` is reused and left running) and writes
@@ -13,11 +14,18 @@
             -n auto --target <profile>
             --alluredir <reports>/allure-results --junitxml <reports>/junit.xml`` subprocess,
             its output streamed as it comes; ``PREFLIGHT_RUN_ID`` carries the run id.
+3a. contract with the contract suite selected, `preflight.breaking_changes`: each
+            contracts/openapi/*.yaml against the same path on ``main`` (skipped, with the
+            reason, outside a git checkout or without ``main``); a breaking change is exit 1.
+            The result is ``breaking_changes`` in summary.json.
 3b. load    with a target that has a gateway, `preflight.load.gate_step`: the order-flow scenario
-            at a modest rate against load/slo.yaml (results in ``<reports>/load/``, one Allure
-            test per objective); a breach is exit 3, an invalid run (generator saturated, or a
-            non-loopback host without allow_load_hosts and --i-own-this-target) exit 5.
-4. report   environment.properties + categories.json into allure-results, the single-file
+            at a modest rate (smoke) or a short capacity search (capacity, <= 3 min, compared
+            with the baseline kept in ``<reports>/baseline/``) against load/slo.yaml (results
+            in ``<reports>/load/``, Allure tests per objective); a breach or a capacity
+            regression is exit 3, an invalid run (generator saturated, or a non-loopback host
+            without allow_load_hosts and --i-own-this-target) exit 5.
+4. report   environment.properties + categories.json into allure-results, the release summary
+            (``<reports>/summary.md`` and the Allure test "Release summary"), the single-file
             Allure report (history kept in ``<reports>/history/``), ``<reports>/summary.json``.
             allure-results, junit.xml, the report and summary of the previous run are removed
             at the start; history is kept.
@@ -50,15 +58,19 @@ import typer
 from rich.console import Console
 
 from preflight import stack
+from preflight.breaking_changes import BreakingCheck, check_against_base
 from preflight.health import HealthReport, check_target
 from preflight.load.gate_step import MODES as LOAD_MODES
-from preflight.load.gate_step import run_load_step
-from preflight.report import environment, reliability, render
+from preflight.load.gate_step import LoadStepResult, run_load_step
+from preflight.page_timings import read_recorded
+from preflight.report import environment, release_summary, reliability, render
 from preflight.report.summary import (
     SUMMARY_FILE,
+    BreakingChangesEntry,
     HealthEntry,
     JunitResults,
     ReportPaths,
+    SpecChanges,
     Summary,
     build_summary,
     parse_junit,
@@ -80,6 +92,7 @@ SUITES_WITHOUT_TARGET = frozenset({"unit"})
 EMBEDDED = "embedded"
 RESULTS_DIR = "allure-results"
 JUNIT_FILE = "junit.xml"
+UI_PERFORMANCE_DIR = "ui-performance"  # page load figures of the perf tests (tests/ui)
 GATE_STATE = Path(".preflight") / "gate"
 # Plugins are named, not autoloaded (as in the Makefile): the same set whoever runs the gate.
 PYTEST_PLUGINS = ("xdist.plugin", "allure_pytest.plugin")
@@ -103,7 +116,7 @@ class GateOptions:
     keep_stack: bool = False
     workers: str = "auto"
     root: Path = field(default_factory=render.project_root)
-    load: str = "smoke"
+    load: str = "capacity"
     i_own_this_target: bool = False
 
 
@@ -123,6 +136,7 @@ class _Paths:
     history: Path
     summary: Path
     reliability: Path
+    ui_performance: Path
 
     @classmethod
     def under(cls, reports: Path) -> _Paths:
@@ -134,6 +148,7 @@ class _Paths:
             history=reports / render.HISTORY_FILE,
             summary=reports / SUMMARY_FILE,
             reliability=reports / "reliability",
+            ui_performance=reports / UI_PERFORMANCE_DIR,
         )
 
 
@@ -270,9 +285,19 @@ def run_gate(
                 **PYTEST_ENV,
                 "PREFLIGHT_RUN_ID": run.run_id,
                 reliability.RESULTS_ENV: str(paths.reliability),
+                "PREFLIGHT_UI_PERF_DIR": str(paths.ui_performance),
             },
         )
         verdicts = [from_pytest(returncode)]
+        if "contract" in suites:
+            out.rule("[bold]3a/5 breaking changes[/] against main")
+            run.breaking = check_against_base(root)
+            out.print(f"breaking changes: {run.breaking.reason}", highlight=False)
+            for diff in run.breaking.specs:
+                for change in diff.breaking:
+                    out.print(f"  [red]{diff.spec}[/] {change}", highlight=False)
+            if run.breaking.status == "fail":
+                verdicts.append(Verdict(ExitCode.FUNCTIONAL_FAILURE, run.breaking.reason))
         if target is not None and options.load != "none":
             out.rule(f"[bold]3b/5 load[/] {options.load}")
             loaded = run_load_step(
@@ -284,6 +309,9 @@ def run_gate(
                 i_own_this_target=options.i_own_this_target,
                 console=out,
             )
+            if isinstance(loaded, LoadStepResult):
+                run.load = loaded
+                loaded = loaded.verdict
             if loaded is not None:
                 out.print(f"load: {loaded.reason}", highlight=False)
                 verdicts.append(loaded)
@@ -304,6 +332,8 @@ class _Run:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     target: Target | None = None
     health: HealthReport | None = None
+    breaking: BreakingCheck | None = None
+    load: LoadStepResult | None = None
 
     def finish(self, outcome: Verdict, *, tests_ran: bool = False) -> GateResult:
         self.out.rule("[bold]4/5 report[/]")
@@ -320,8 +350,10 @@ class _Run:
                     ]
                 )
             self._write_allure_metadata()
+            self._write_release_summary(outcome, junit, with_allure=True)
             html = self._render(warnings)
         else:
+            self._write_release_summary(outcome, None, with_allure=False)
             html = None
         reports = ReportPaths(
             allure_html=self._relative(html),
@@ -346,12 +378,53 @@ class _Run:
             ],
             warnings=warnings,
             reliability=reliability.collect(self.paths.reliability),
+            breaking_changes=self._breaking_entry(),
+            ui_performance=read_recorded(self.paths.ui_performance),
         )
         summary_path = write_summary(result, self.paths.summary)
         self.out.print(f"summary  {summary_path}")
         self.out.rule("[bold]5/5 verdict[/]")
         self._print_verdict(outcome, result)
         return GateResult(verdict=outcome, summary_path=summary_path, summary=result)
+
+    def _breaking_entry(self) -> BreakingChangesEntry | None:
+        if self.breaking is None:
+            return None
+        return BreakingChangesEntry(
+            status=self.breaking.status,
+            reason=self.breaking.reason,
+            base_ref=self.breaking.base_ref,
+            specs=[
+                SpecChanges(spec=d.spec, breaking=d.breaking, additive=d.additive)
+                for d in self.breaking.specs
+            ],
+        )
+
+    def _write_release_summary(
+        self, outcome: Verdict, junit: JunitResults | None, *, with_allure: bool
+    ) -> None:
+        found = release_summary.sections(
+            verdict=outcome.name,
+            exit_code=int(outcome.exit_code),
+            reason=outcome.reason,
+            facts={
+                "run": self.run_id,
+                "target": self.target.name if self.target is not None else "none",
+                "git": self.git_sha or "",
+                "started": self.started_at.isoformat(timespec="seconds"),
+            },
+            junit=junit,
+            load=None
+            if self.load is None
+            else release_summary.LoadPart(self.load.mode, self.load.document, self.load.out),
+        )
+        path = release_summary.write(
+            found,
+            self.paths.reports,
+            self.paths.results if with_allure else None,
+            passed=outcome.passed,
+        )
+        self.out.print(f"release  {path}")
 
     def _write_allure_metadata(self) -> None:
         services = self.target.services if self.target is not None else {}
@@ -438,8 +511,12 @@ def gate_command(
     ] = False,
     workers: Annotated[str, typer.Option(help="pytest-xdist workers: auto or a number.")] = "auto",
     load: Annotated[
-        str, typer.Option(help="Load step: smoke (order flow against the SLOs) or none.")
-    ] = "smoke",
+        str,
+        typer.Option(
+            help="Load step: capacity (a <= 3 min capacity search against the SLOs and the "
+            "baseline), smoke (the order flow at 30/s against the SLOs) or none."
+        ),
+    ] = "capacity",
     i_own_this_target: Annotated[
         bool,
         typer.Option("--i-own-this-target", help="Allow load on a non-loopback host it lists."),
@@ -479,7 +556,13 @@ def _clean_previous(paths: _Paths) -> None:
     shutil.rmtree(paths.results, ignore_errors=True)
     shutil.rmtree(paths.reports / "load", ignore_errors=True)
     shutil.rmtree(paths.reliability, ignore_errors=True)
-    for stale in (paths.junit, paths.html, paths.summary):
+    shutil.rmtree(paths.ui_performance, ignore_errors=True)
+    for stale in (
+        paths.junit,
+        paths.html,
+        paths.summary,
+        paths.reports / release_summary.SUMMARY_MD,
+    ):
         stale.unlink(missing_ok=True)
     paths.results.mkdir(parents=True, exist_ok=True)
 

@@ -96,6 +96,19 @@ class PrometheusApi:
         result: list[dict[str, Any]] = self._get("/api/v1/query", query=expr)["result"]
         return result
 
+    def query_range(
+        self, expr: str, start: float, end: float, step_s: float = SCRAPE_INTERVAL_S
+    ) -> list[dict[str, Any]]:
+        """A range query's series: each {"metric": labels, "values": [[t, "v"], ...]}."""
+        result: list[dict[str, Any]] = self._get(
+            "/api/v1/query_range",
+            query=expr,
+            start=f"{start:.3f}",
+            end=f"{end:.3f}",
+            step=f"{step_s:g}s",
+        )["result"]
+        return result
+
     def _get(self, path: str, **params: str) -> Any:
         response = httpx.get(f"{self.url}{path}", params=params, timeout=self.timeout)
         response.raise_for_status()

@@ -28,6 +28,9 @@ from preflight.traces import JaegerTraces, TraceReader
 if TYPE_CHECKING:
     from preflight.stack import StackInfo
 
+os.environ.setdefault("PACT_DO_NOT_TRACK", "true")  # the Pact FFI reports usage unless told not to
+os.environ.setdefault("ALLURE_NO_ANALYTICS", "true")
+
 WORKER_KEY = "preflight_target"
 RUN_KEY = "preflight_run_id"
 OFFLINE_SUITES = ("tests/unit", "tests/harness")

@@ -115,9 +115,23 @@ class MesClient(ServiceSession):
         return self.read("/work-centers", params={"plant": plant})
 
     def create_operator(
-        self, name: str, plant: str, *, work_center: str | None = None, role: str = "operator"
+        self,
+        name: str,
+        plant: str,
+        *,
+        work_center: str | None = None,
+        role: str = "operator",
+        login: str | None = None,
+        password: str | None = None,
     ) -> httpx.Response:
-        body = {"name": name, "plant": plant, "work_center": work_center, "role": role}
+        body: dict[str, object] = {
+            "name": name,
+            "plant": plant,
+            "work_center": work_center,
+            "role": role,
+        }
+        if login is not None:
+            body |= {"login": login, "password": password}
         return self.write("POST", "/operators", json=body)
 
     def get_operator(self, operator_id: str) -> httpx.Response:

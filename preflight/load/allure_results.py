@@ -80,3 +80,41 @@ def _test(
         ],
         "attachments": attachments,
     }
+
+
+def write_test(
+    results_dir: Path,
+    *,
+    name: str,
+    suite: str,
+    passed: bool,
+    message: str,
+    files: list[Path],
+    parent: str = "load",
+    html: str | None = None,
+) -> Path:
+    """One Allure test with the given files (PNG, JSON) and an optional HTML page attached."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    attachments = []
+    if html is not None:
+        source = f"{uuid.uuid4()}-attachment.html"
+        (results_dir / source).write_text(html)
+        attachments.append({"name": f"{name}.html", "source": source, "type": "text/html"})
+    for path in files:
+        if path.is_file():
+            source = f"{uuid.uuid4()}-attachment{path.suffix}"
+            shutil.copyfile(path, results_dir / source)
+            kind = "image/png" if path.suffix == ".png" else "application/json"
+            attachments.append({"name": path.name, "source": source, "type": kind})
+    test = _test(
+        name=name,
+        passed=passed,
+        message=message,
+        label=suite,
+        attachments=attachments,
+        at=int(time.time() * 1000),
+    )
+    test["labels"][0]["value"] = parent
+    path = results_dir / f"{test['uuid']}-result.json"
+    path.write_text(json.dumps(test))
+    return path

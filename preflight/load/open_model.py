@@ -17,6 +17,7 @@ single process) writes results.json to `--preflight-out` and, with `--slo FILE`,
 exit 3 on a breach, 5 when a generator was saturated.
 """
 
+import json
 import logging
 import os
 import random
@@ -26,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import gevent
-import gevent.local
 import gevent.pool
 import gevent.queue
 import psutil
@@ -36,6 +36,7 @@ from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
+from preflight.load import histograms
 from preflight.load.recording import Recording
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,10 @@ FLUSH_INTERVAL_S = 1.0
 RELEASE_TICK_S = 0.002
 SAMPLE_INTERVAL_S = 1.0
 
-_context = gevent.local.local()
+LATENESS = "preflight_lateness_ms"
+"""The attribute of a worker greenlet that holds how late its current iteration started."""
+_KEYS: dict[tuple[str, str], str] = {}
+"""Recording keys ("GET /x") by request type and name, formatted once."""
 
 
 class _State:
@@ -59,6 +63,9 @@ class _State:
         self.requests_started = 0
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
         self.loops: list[Any] = []
+        self.dirty: set[tuple[str, int]] = set()
+        """Per-second buckets of the aggregate changed since the live feed last wrote them."""
+        self.live_generators: list[tuple[str, dict[str, float]]] = []
 
 
 STATE = _State()
@@ -102,6 +109,18 @@ def _arguments(parser: Any) -> None:
     group.add_argument(
         "--preflight-run", default="", env_var="PREFLIGHT_RUN_ID", help="the run id to tag data"
     )
+    group.add_argument(
+        "--preflight-live",
+        default="",
+        env_var="PREFLIGHT_LIVE",
+        help="append each second's changed HDR buckets, arrivals and generator samples here",
+    )
+    group.add_argument(
+        "--preflight-control",
+        default="",
+        env_var="PREFLIGHT_CONTROL",
+        help="ControlledRate shape: read the arrival rate to offer from this JSON file",
+    )
 
 
 def _init(environment: Environment, **_: Any) -> None:
@@ -123,6 +142,11 @@ def _init(environment: Environment, **_: Any) -> None:
 def _merge_stats(environment: Environment, msg: Any, **_: Any) -> None:
     if STATE.aggregate is not None:
         STATE.aggregate.merge(msg.data)
+        for name, data in msg.data["series"].items():
+            STATE.dirty.update((name, int(second)) for second in data["per_second"])
+            STATE.dirty.update((name, int(second)) for second in data["errors_per_second"])
+        for worker, samples in msg.data.get("generators", {}).items():
+            STATE.live_generators.extend((worker, sample) for sample in samples)
 
 
 def _set_rate(environment: Environment, msg: Any, **_: Any) -> None:
@@ -140,19 +164,29 @@ def _on_request(
     if recording is None:
         return
     STATE.requests_started += 1
-    key = name if name.startswith(f"{request_type} ") else f"{request_type} {name}"
-    lateness_ms = float(getattr(_context, "lateness_ms", 0.0))
-    recording.request(
-        key, time.time(), float(response_time or 0.0), lateness_ms, exception is not None
-    )
+    key = _KEYS.get((request_type, name))
+    if key is None:
+        key = _KEYS[request_type, name] = (
+            name if name.startswith(f"{request_type} ") else f"{request_type} {name}"
+        )
+    # The worker greenlet carries its iteration's lateness (an attribute: cheaper per request
+    # than a gevent.local); greenlets that are no worker of ours were not late.
+    lateness_ms: float = getattr(gevent.getcurrent(), LATENESS, 0.0)
+    recording.request(key, time.time(), response_time or 0.0, lateness_ms, exception is not None)
 
 
 def _test_start(environment: Environment, **_: Any) -> None:
     runner = environment.runner
-    if runner is None or isinstance(runner, MasterRunner):
+    if runner is None:
+        return
+    STATE.loops = []
+    live = getattr(environment.parsed_options, "preflight_live", "")
+    if live and not isinstance(runner, WorkerRunner):
+        STATE.loops.append(gevent.spawn(_live_forever, Path(live)))
+    if isinstance(runner, MasterRunner):
         return
     STATE.requests_started = 0
-    STATE.loops = [gevent.spawn(_flush_forever, environment), gevent.spawn(_sample_forever)]
+    STATE.loops += [gevent.spawn(_flush_forever, environment), gevent.spawn(_sample_forever)]
 
 
 def _test_stop(environment: Environment, **_: Any) -> None:
@@ -175,6 +209,41 @@ def _flush_forever(environment: Environment) -> None:
     while True:
         gevent.sleep(FLUSH_INTERVAL_S)
         _flush(environment)
+
+
+def _live_forever(path: Path) -> None:
+    """Append, every second, what changed in the merged recording as JSON lines: each changed
+    (request name, second) bucket whole (HDR encoded, with its errors), the arrival counters
+    and the generators' samples. A capacity search judges its steps on them while the run goes
+    on (preflight.load.live_feed reads them; later lines of a bucket supersede earlier ones)."""
+    with path.open("a") as feed:
+        while True:
+            gevent.sleep(FLUSH_INTERVAL_S)
+            aggregate = STATE.aggregate
+            if aggregate is None:
+                continue
+            lines = []
+            dirty, STATE.dirty = STATE.dirty, set()
+            for name, second in sorted(dirty):
+                series = aggregate.series.get(name)
+                bucket = series.per_second.get(second) if series is not None else None
+                if series is None or bucket is None:
+                    continue
+                lines.append(
+                    {
+                        "s": second,
+                        "n": name,
+                        "h": histograms.encode(bucket),
+                        "c": int(bucket.get_total_count()),
+                        "e": series.errors_per_second.get(second, 0),
+                    }
+                )
+            for worker, sample in STATE.live_generators:
+                lines.append({"g": worker, **sample})
+            STATE.live_generators = []
+            lines.append({"t": time.time(), "arrivals": vars(aggregate.arrivals)})
+            feed.write("".join(json.dumps(line) + "\n" for line in lines))
+            feed.flush()
 
 
 def _sample_forever() -> None:
@@ -267,6 +336,7 @@ class OpenModelUser(FastHttpUser):
     def _release(self) -> None:
         """Every tick, hand the arrivals that fell due to the workers (one timer per tick, not
         one per arrival: at a few thousand arrivals a second timers dominate the cost)."""
+        slots, rng = self._due_slots, self._rng
         due = time.monotonic()
         while True:
             rate = self._rate * STATE.rate_factor / self._share
@@ -278,50 +348,56 @@ class OpenModelUser(FastHttpUser):
                 gevent.sleep(0.1)
                 continue
             horizon = time.monotonic() + RELEASE_TICK_S
+            intended = dropped = 0
             while due <= horizon:
-                _count("intended")
-                if self._due_slots.qsize() >= self.max_queued:
-                    _count("dropped")
+                intended += 1
+                if slots.qsize() >= self.max_queued:
+                    dropped += 1
                 else:
-                    self._due_slots.put(due)
-                due += self._rng.expovariate(rate) if self._poisson else 1.0 / rate
+                    slots.put(due)
+                due += rng.expovariate(rate) if self._poisson else 1.0 / rate
+            if STATE.recording is not None:
+                STATE.recording.arrivals.intended += intended
+                STATE.recording.arrivals.dropped += dropped
             gevent.sleep(max(due - time.monotonic() - RELEASE_TICK_S, RELEASE_TICK_S))
 
     def _work(self) -> None:
         """One of max_in_flight workers. While every worker is busy, arrivals wait in the queue;
-        the next free worker takes the oldest, late, and the corrected latency counts the wait."""
+        the next free worker takes the oldest, late, and the corrected latency counts the wait.
+        This loop runs once per request: it keeps to local names and plain counters."""
+        slots, tasks, choice = self._due_slots, self._tasks, self._rng.choice
+        only = tasks[0] if len(set(tasks)) == 1 else None
+        late_after_ms = self.late_after_ms
+        worker = gevent.getcurrent()
         while True:
-            due = self._due_slots.get()
-            wait = due - time.monotonic()
-            if wait > RELEASE_TICK_S:
-                gevent.sleep(wait)
-            self._iteration(due, self._rng.choice(self._tasks))
-
-    def _iteration(self, due: float, task: Any) -> None:
-        lateness_ms = max((time.monotonic() - due) * 1000, 0.0)
-        _context.lateness_ms = lateness_ms
-        _count("started")
-        if lateness_ms > self.late_after_ms:
-            _count("late")
-        try:
-            task(self)
-        except (GreenletExit, StopUser):
-            raise
-        except Exception as error:
-            log.warning("iteration %s failed: %s", getattr(task, "__name__", task), error)
-        else:
-            _count("completed")
+            due = slots.get()
+            now = time.monotonic()
+            if due - now > RELEASE_TICK_S:
+                gevent.sleep(due - now)
+                now = time.monotonic()
+            lateness_ms = (now - due) * 1000 if now > due else 0.0
+            setattr(worker, LATENESS, lateness_ms)
+            recording = STATE.recording
+            if recording is not None:
+                recording.arrivals.started += 1
+                if lateness_ms > late_after_ms:
+                    recording.arrivals.late += 1
+            task: Any = only or choice(tasks)
+            try:
+                task(self)
+            except (GreenletExit, StopUser):
+                raise
+            except Exception as error:
+                log.warning("iteration %s failed: %s", getattr(task, "__name__", task), error)
+            else:
+                if recording is not None:  # its arrivals now: a flush may have taken them
+                    recording.arrivals.completed += 1
 
 
 def dispatchers(options: Any) -> int:
     """How many OpenModelUser instances share the arrival rate, across all workers."""
     given = getattr(options, "preflight_dispatchers", None) or getattr(options, "num_users", 1)
     return max(int(given or 1), 1)
-
-
-def _count(outcome: str) -> None:
-    if STATE.recording is not None:
-        STATE.recording.arrival(outcome)
 
 
 class RateShape(LoadTestShape):

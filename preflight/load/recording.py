@@ -33,10 +33,11 @@ class Series:
         counts = self._corrected.get(second)
         if counts is None:
             counts = self._corrected[second] = {}
-        key = _rounded(corrected_us)
-        counts[key] = counts.get(key, 0) + 1
         key = _rounded(response_us)
         self._uncorrected[key] = self._uncorrected.get(key, 0) + 1
+        if corrected_us != response_us:  # a late start; on time, both are the same
+            key = _rounded(corrected_us)
+        counts[key] = counts.get(key, 0) + 1
         if failed:
             self.errors += 1
             self.errors_per_second[second] += 1
@@ -54,10 +55,18 @@ class Series:
         self._corrected, self._uncorrected = {}, {}
 
 
+_LOWEST_US, _HIGHEST_US = histograms.LOWEST_US, histograms.HIGHEST_US
+
+
 def _rounded(microseconds: int) -> int:
-    value = min(max(microseconds, histograms.LOWEST_US), histograms.HIGHEST_US)
-    shift = value.bit_length() - 8
-    return ((value >> shift) << shift) + (1 << (shift - 1)) if shift > 0 else value
+    """The value to 8 significant bits (the middle of its bucket): once per request, so no
+    min/max calls, and values under 256 are exact already."""
+    if microseconds < 256:
+        return microseconds if microseconds >= _LOWEST_US else _LOWEST_US
+    if microseconds > _HIGHEST_US:
+        microseconds = _HIGHEST_US
+    shift = microseconds.bit_length() - 8
+    return (microseconds >> shift << shift) | (1 << shift >> 1)
 
 
 @dataclass

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,8 +152,13 @@ def locust_command(plan: LoadPlan, role: str, master_port: int = 0) -> list[str]
     return [*argv, *plan.extra_args]
 
 
-def run(plan: LoadPlan, console: Console) -> tuple[int, dict[str, Any] | None]:
-    """Run the plan; the exit code and results.json (None if the run produced none)."""
+def run(
+    plan: LoadPlan, console: Console, stop_when: Callable[[], str | None] | None = None
+) -> tuple[int, dict[str, Any] | None]:
+    """Run the plan; the exit code and results.json (None if the run produced none).
+
+    `stop_when`, polled twice a second, ends the run early (Locust stops on SIGTERM and still
+    writes its results) when it returns a reason."""
     plan.out.mkdir(parents=True, exist_ok=True)
     (plan.out / "results.json").unlink(missing_ok=True)
     env = os.environ | {
@@ -181,7 +186,7 @@ def run(plan: LoadPlan, console: Console) -> tuple[int, dict[str, Any] | None]:
                 spawn(locust_command(plan, "worker", port))
         else:
             main = spawn(locust_command(plan, "single"))
-        code = _watch(main, plan, console)
+        code = _watch(main, plan, console, stop_when)
     document = (
         results.read(plan.out / "results.json") if (plan.out / "results.json").is_file() else None
     )
@@ -193,7 +198,12 @@ def run(plan: LoadPlan, console: Console) -> tuple[int, dict[str, Any] | None]:
     return results.exit_code(document), document
 
 
-def _watch(main: subprocess.Popen[bytes], plan: LoadPlan, console: Console) -> int:
+def _watch(
+    main: subprocess.Popen[bytes],
+    plan: LoadPlan,
+    console: Console,
+    stop_when: Callable[[], str | None] | None = None,
+) -> int:
     deadline = time.monotonic() + plan.duration_s + STARTUP_GRACE_S + STOP_TIMEOUT_S
     with Progress(
         TextColumn("[bold]load[/] {task.description}"),
@@ -207,6 +217,9 @@ def _watch(main: subprocess.Popen[bytes], plan: LoadPlan, console: Console) -> i
         while main.poll() is None:
             progress.update(task, completed=min(time.monotonic() - began, plan.duration_s))
             if time.monotonic() > deadline:
+                main.terminate()
+                break
+            if stop_when is not None and stop_when() is not None:
                 main.terminate()
                 break
             time.sleep(0.5)

@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -54,6 +54,21 @@ class HealthEntry(_Model):
     name: str
     ok: bool
     detail: str
+
+
+class SpecChanges(_Model):
+    spec: str
+    breaking: list[str] = Field(default_factory=list)
+    additive: int = 0
+
+
+class BreakingChangesEntry(_Model):
+    """The gate's comparison of the working tree's OpenAPI specs with those on `base_ref`."""
+
+    status: Literal["pass", "fail", "skipped"]
+    reason: str
+    base_ref: str
+    specs: list[SpecChanges] = Field(default_factory=list)
 
 
 class ReportPaths(_Model):
@@ -93,6 +108,11 @@ class Summary(_Model):
     warnings: list[str] = Field(default_factory=list)
     reliability: ReliabilitySummary | None = None
     """Faults survived, writes acknowledged and lost (tests/reliability; see report.reliability)."""
+    breaking_changes: BreakingChangesEntry | None = None
+    ui_performance: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Page load figures the perf tests recorded (see preflight/page_timings)",
+    )
 
 
 def parse_junit(path: Path) -> JunitResults:
@@ -152,6 +172,8 @@ def build_summary(
     health: list[HealthEntry] | None = None,
     warnings: list[str] | None = None,
     reliability: ReliabilitySummary | None = None,
+    breaking_changes: BreakingChangesEntry | None = None,
+    ui_performance: list[dict[str, Any]] | None = None,
 ) -> Summary:
     results = junit or JunitResults()
     return Summary(
@@ -172,6 +194,8 @@ def build_summary(
         reports=reports,
         warnings=warnings or [],
         reliability=reliability,
+        breaking_changes=breaking_changes,
+        ui_performance=ui_performance or [],
     )
 
 

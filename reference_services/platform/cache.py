@@ -3,11 +3,19 @@
 An entry is written only if it is newer than what the key holds, and a change writes a tombstone at
 its commit LSN: a slow reader can never put back a version older than the latest change, and a
 read that must see a given LSN ignores entries older than it.
+
+Reads are coalesced: the keys asked for while the event loop runs one round of callbacks go to
+Redis as one MGET, sent once that round is done. Under load that is one round trip (and one
+trip through redis-py's client) for many requests instead of one each; a lone read waits for
+nothing but the end of the round it was asked in. A read inside a recorded span (an exporter is
+configured) is a GET of its own, so that its request's trace shows it.
 """
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
+from opentelemetry import trace
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -41,19 +49,73 @@ class VersionedCache:
         self._loaded = False  # loaded before the first EVALSHA, which would fail (NOSCRIPT)
         self.hits = 0
         self.misses = 0
+        self._asked: dict[str, list[asyncio.Future[object]]] | None = None
+        self._fetches: set[asyncio.Task[None]] = set()
 
     async def get(self, key: str, min_lsn: int | None = None) -> bytes | None:
-        try:
-            raw = await self.redis.get(self.prefix + key)
-        except RedisError as exc:
-            log.warning("cache bypassed: %s", exc.__class__.__name__)
-            raw = None
+        if trace.get_current_span().is_recording():
+            raw = await self._read_alone(self.prefix + key)  # its own GET, in its own trace
+        else:
+            raw = await self._read(self.prefix + key)
         entry = _decode(raw) if isinstance(raw, bytes) else None
         if entry is None or entry.body is None or (min_lsn is not None and entry.lsn < min_lsn):
             self.misses += 1
             return None
         self.hits += 1
         return entry.body
+
+    async def _read_alone(self, full_key: str) -> object:
+        try:
+            return await self.redis.get(full_key)
+        except RedisError as exc:
+            log.warning("cache bypassed: %s", exc.__class__.__name__)
+            return None
+
+    def _read(self, full_key: str) -> "asyncio.Future[object]":
+        """The raw value of `full_key` (None when missing or Redis fails), from the next MGET."""
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[object] = loop.create_future()
+        if self._asked is None:
+            self._asked = {}
+            loop.call_soon(self._fetch_asked)
+        self._asked.setdefault(full_key, []).append(answer)
+        return answer
+
+    def _fetch_asked(self) -> None:
+        asked, self._asked = self._asked or {}, None
+        fetch = asyncio.ensure_future(self._fetch(asked))
+        self._fetches.add(fetch)  # a reference, so the task is not collected while it runs
+        fetch.add_done_callback(self._fetches.discard)
+
+    async def _fetch(self, asked: dict[str, list[asyncio.Future[object]]]) -> None:
+        keys = list(asked)
+        try:
+            values = list(await self.redis.mget(keys))
+        except RedisError as exc:
+            log.warning("cache bypassed: %s", exc.__class__.__name__)
+            values = [None] * len(keys)
+        except asyncio.CancelledError:
+            for answer in _pending(asked):
+                answer.cancel()
+            raise
+        except Exception as exc:
+            for answer in _pending(asked):
+                answer.set_exception(exc)
+            return
+        for key, value in zip(keys, values, strict=True):
+            for answer in asked[key]:
+                if not answer.done():  # its request may have been cancelled meanwhile
+                    answer.set_result(value)
+
+    async def changed_at(self, key: str) -> int | None:
+        """The LSN the key's entry or tombstone was written at (None: nothing held): a marker key
+        that only ever gets tombstones tells when something it stands for last changed."""
+        try:
+            raw = await self.redis.get(self.prefix + key)
+        except RedisError as exc:
+            log.warning("cache bypassed: %s", exc.__class__.__name__)
+            return None
+        return _decode(raw).lsn if isinstance(raw, bytes) else None
 
     async def put(self, key: str, lsn: int, body: bytes) -> None:
         """Cache what a read saw at `lsn` (see Read.as_of_lsn)."""
@@ -71,6 +133,12 @@ class VersionedCache:
             await self._put(keys=[self.prefix + key], args=[value, self.ttl_s, kind])
         except RedisError as exc:
             log.warning("cache write skipped: %s", exc.__class__.__name__)
+
+
+def _pending(
+    asked: dict[str, list["asyncio.Future[object]"]],
+) -> list["asyncio.Future[object]"]:
+    return [answer for answers in asked.values() for answer in answers if not answer.done()]
 
 
 def _encode(lsn: int, body: bytes | None) -> bytes:

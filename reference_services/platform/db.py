@@ -85,6 +85,8 @@ class Database:
         self.pool_size = pool_size
         self._pools: dict[Role, Any] = {}
         self._pools_lock = asyncio.Lock()
+        self._lsn_waiters: list[asyncio.Future[int]] | None = None
+        self._lsn_reads: set[asyncio.Task[None]] = set()
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Write]:
@@ -96,10 +98,46 @@ class Database:
 
     async def write_statement(self, statement: str, *args: object) -> tuple[Any, int]:
         """One statement in a transaction of its own on the primary (asyncpg, prepared): its first
-        row and the LSN its commit reached. Two round trips, no BEGIN or COMMIT."""
+        row and a WAL position at or past the end of its commit record (`lsn_after_commits`).
+        No BEGIN or COMMIT."""
         async with self.driver("primary") as conn:
             row = await conn.fetchrow(statement, *args)
-            return row, await _lsn(conn, _INSERT_LSN)
+        return row, await self.lsn_after_commits()
+
+    def lsn_after_commits(self) -> "asyncio.Future[int]":
+        """The primary's WAL insert position, read by a query sent after every commit the callers
+        saw complete: at or past the end of each one's commit record, so a read at that LSN sees
+        them all. Callers asking in the same round of the event loop share one query (sent when
+        the round is done): under load, one round trip for many writes rather than one each."""
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[int] = loop.create_future()
+        if self._lsn_waiters is None:
+            self._lsn_waiters = []
+            loop.call_soon(self._read_lsn_for_waiters)
+        self._lsn_waiters.append(answer)
+        return answer
+
+    def _read_lsn_for_waiters(self) -> None:
+        waiters, self._lsn_waiters = self._lsn_waiters or [], None
+        reading = asyncio.ensure_future(self._answer_lsn(waiters))
+        self._lsn_reads.add(reading)  # a reference, so the task is not collected while it runs
+        reading.add_done_callback(self._lsn_reads.discard)
+
+    async def _answer_lsn(self, waiters: list["asyncio.Future[int]"]) -> None:
+        try:
+            lsn = await self.current_lsn()
+        except asyncio.CancelledError:
+            for waiter in waiters:
+                waiter.cancel()
+            raise
+        except Exception as exc:
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(exc)
+            return
+        for waiter in waiters:
+            if not waiter.done():  # its request may have been cancelled meanwhile
+                waiter.set_result(lsn)
 
     @asynccontextmanager
     async def read(

@@ -148,8 +148,14 @@ async def idempotent_write(
         raise
 
 
-async def replayed(res: Resources, stored: idempotency.StoredResponse) -> Response:
+async def replayed(
+    res: Resources, stored: idempotency.StoredResponse, headers: dict[str, str] | None = None
+) -> Response:
+    """The stored answer again; `headers` are those the first answer derived from its body
+    (a create's Location), so that a replay answers like the original."""
     lsn = await res.db.current_lsn()
     return json_response(
-        stored.body, stored.status, {COMMIT_LSN: format_lsn(lsn), "Idempotent-Replayed": "true"}
+        stored.body,
+        stored.status,
+        {COMMIT_LSN: format_lsn(lsn), "Idempotent-Replayed": "true", **(headers or {})},
     )

@@ -3,10 +3,13 @@
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from asyncpg import PostgresError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
 
 PROBLEM_BASE = "https://preflight.dev/problems/"
 MEDIA_TYPE = "application/problem+json"
@@ -95,11 +98,55 @@ async def _on_validation(request: Request, exc: Exception) -> Response:
     return problem_response(problem, request.url.path)
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at the request's path. Starlette's 405 lists only those
+    of the first route matching the path, though GET and PATCH of one path are two routes."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        served = getattr(route, "methods", None)
+        if served and route.matches(request.scope)[0] != Match.NONE:
+            methods |= served
+    return ", ".join(sorted(methods))
+
+
 async def _on_http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     slug, title = _TITLES_BY_STATUS.get(exc.status_code, ("http-error", "HTTP error"))
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
-    problem = Problem(exc.status_code, slug, title, detail, headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+    problem = Problem(exc.status_code, slug, title, detail, headers=headers)
+    return problem_response(problem, request.url.path)
+
+
+UNSTORABLE_TEXT = frozenset({"22021", "22P05"})
+"""SQLSTATEs of text PostgreSQL cannot hold (a NUL character, bytes invalid in UTF-8)."""
+
+
+def _sqlstate(exc: BaseException | None) -> str | None:
+    """The SQLSTATE of a driver error, through SQLAlchemy's wrapping (orig, __cause__)."""
+    seen = 0
+    while exc is not None and seen < 5:
+        state = getattr(exc, "sqlstate", None)
+        if isinstance(state, str):
+            return state
+        exc = getattr(exc, "orig", None) or exc.__cause__
+        seen += 1
+    return None
+
+
+async def _on_database_error(request: Request, exc: Exception) -> Response:
+    """Input the database cannot store is the client's error (422), not the server's: a NUL in
+    a query parameter or a JSON string passes every schema, and only PostgreSQL refuses it."""
+    if _sqlstate(exc) not in UNSTORABLE_TEXT:
+        raise exc  # a server error: the catch-all handler answers 500 and it is logged
+    problem = Problem(
+        422,
+        "validation-error",
+        "Request validation failed",
+        "text may not contain NUL characters or invalid UTF-8",
+    )
     return problem_response(problem, request.url.path)
 
 
@@ -112,4 +159,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(DBAPIError, _on_database_error)
+    app.add_exception_handler(PostgresError, _on_database_error)
     app.add_exception_handler(Exception, _on_unexpected)

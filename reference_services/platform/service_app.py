@@ -14,6 +14,7 @@ from reference_services.platform.background import run_with_app
 from reference_services.platform.cache import VersionedCache
 from reference_services.platform.db import Database
 from reference_services.platform.health import health_router
+from reference_services.platform.problem_docs import with_documented_problems
 from reference_services.platform.problems import install_problem_handlers
 from reference_services.platform.resource_metrics import instrument_resources
 from reference_services.platform.settings import BaseServiceSettings, ServiceSettings
@@ -103,4 +104,4 @@ def build_service_app(
 
     for router in routers:
         app.include_router(router)
-    return app
+    return with_documented_problems(app)

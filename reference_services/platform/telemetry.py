@@ -9,6 +9,7 @@ import time
 import orjson
 from fastapi.telemetry import TelemetryConfig
 from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -79,6 +80,10 @@ class TelemetryMiddleware:
         self.tracer = tracer
         self.access_log = logging.getLogger("access")
         self.in_progress = metrics.in_progress.labels(metrics.service)
+        # The headers the configured propagators read (W3C traceparent, tracestate, baggage).
+        self.trace_headers = frozenset(
+            field.lower().encode("latin-1") for field in propagate.get_global_textmap().fields
+        )
         # The labelled series by (method, route, status): labels() takes a lock and builds a key
         # on every call; the set is bounded by the routes the app has.
         self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
@@ -99,14 +104,22 @@ class TelemetryMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        request_id = headers.get("x-request-id") or f"{random.getrandbits(128):032x}"
+        request_id = ""
+        carrier: dict[str, str] | None = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                request_id = value.decode("latin-1")
+            elif name in self.trace_headers:
+                carrier = carrier or {}
+                carrier[name.decode("latin-1")] = value.decode("latin-1")
+        request_id = request_id or f"{random.getrandbits(128):032x}"
         token = request_id_var.set(request_id)
         method = scope["method"]
         status = 500
         started = time.perf_counter()
 
-        context = propagate.extract(headers)
+        # Without trace headers there is nothing to extract: the span starts a new trace.
+        context = propagate.extract(carrier) if carrier is not None else Context()
         self.in_progress.inc()
         with self.tracer.start_as_current_span(
             f"{method} {scope['path']}", context=context, kind=SpanKind.SERVER
@@ -217,6 +230,18 @@ class JsonLines(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()
         self.service = service
+        self._second: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """Formatter's default time (`2026-11-25 10:42:07,123`), the date and time part formatted
+        once per second rather than for every line."""
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second, stamp = self._second
+        if int(record.created) != second:
+            stamp = time.strftime(self.default_time_format, self.converter(record.created))
+            self._second = (int(record.created), stamp)
+        return f"{stamp},{int(record.msecs):03d}"
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, object] = {
@@ -239,6 +264,12 @@ class JsonLines(logging.Formatter):
 
 
 def configure_logging(service: str, level: str) -> None:
+    # What JsonLines does not print is not gathered for every record either (the logging HOWTO's
+    # "Optimization" section): the caller's file and line, thread, process and process name.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLines(service))
     handler.addFilter(_ContextFilter())

@@ -1,6 +1,7 @@
 """Read-your-writes across the replica, and the order cache staying true to the database."""
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import psycopg
@@ -37,6 +38,23 @@ def test_a_client_reads_its_own_writes_while_the_replica_lags(
     assert [o["id"] for o in mes.iter_orders(plant=plant.code)] == [order["id"]]
     # The same listing without the client's commit position is served by the paused replica.
     assert expect_status(mes.http.get("/orders", params={"plant": plant.code}), 200)["items"] == []
+
+
+def test_orders_written_together_are_each_read_at_their_own_commit_position(
+    mes: MesClient, mes_factory: MesFactory, plant: Plant, stranger: MesClient
+) -> None:
+    # Writes that complete together share the query that reads their commit LSN: the position
+    # each one reports must still cover its own write, on whichever node serves the read.
+    orders = [mes_factory.build_order(plant) for _ in range(12)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        created = list(pool.map(mes.create_order, orders))
+
+    for response in created:
+        order = expect_status(response, 201)
+        lsn = response.headers["X-Commit-LSN"]
+        assert (
+            expect_status(stranger.get_order(order["id"], headers={"X-Min-LSN": lsn}), 200) == order
+        )
 
 
 def test_a_malformed_min_lsn_is_refused(

@@ -24,6 +24,7 @@ def test_the_same_key_and_body_replays_the_first_response(
 
     assert expect_status(retry, 201) == expect_status(first, 201)
     assert retry.headers["idempotent-replayed"] == "true"
+    assert retry.headers["location"] == first.headers["location"]  # a replay answers alike
     assert [o["id"] for o in mes.iter_orders(plant=plant.code)] == [first.json()["id"]]
 
 

@@ -194,8 +194,15 @@ def pytest_addoption(parser):
     parser.addoption("--target", default=None)
 """
 SAMPLE_TESTS = """
+import json
+import os
+import pathlib
+
+
 def test_order_is_created():
-    assert True
+    figures = pathlib.Path(os.environ["PREFLIGHT_UI_PERF_DIR"])
+    figures.mkdir(parents=True, exist_ok=True)
+    (figures / "queue.json").write_text(json.dumps({"page": "queue", "lcp_ms": 150.0}))
 
 
 def test_order_is_released():
@@ -248,6 +255,7 @@ def test_gate_runs_suites_and_reports_a_failure(tmp_path: Path, ready_service: s
     assert [f["nodeid"] for f in written["failures"]] == [
         "tests/api/test_orders.py::test_order_is_released"
     ]
+    assert written["ui_performance"] == [{"page": "queue", "lcp_ms": 150.0}]
     assert (reports / "junit.xml").is_file()
     assert (root / ".preflight" / "gate" / "target.toml").is_file()
     if (render.project_root() / "node_modules" / "allure").is_dir():

@@ -136,13 +136,29 @@ def _operations(upstream: str, item: Mapping[str, Any]) -> dict[str, Any]:
         else:
             operation.pop("parameters", None)
         added = GATEWAY_RESPONSES | (BODY_RESPONSES if "requestBody" in operation else {})
-        responses = dict(operation.get("responses", {}))
+        responses = {
+            status: _links_prefixed(upstream, response)
+            for status, response in operation.get("responses", {}).items()
+        }
         for status, response in added.items():
             problem = {"content": {"application/problem+json": {"schema": _PROBLEM}}}
             responses.setdefault(status, copy.deepcopy(response | problem))
         operation["responses"] = dict(sorted(responses.items()))
         public[method] = operation
     return public
+
+
+def _links_prefixed(upstream: str, response: Mapping[str, Any]) -> dict[str, Any]:
+    """The response with its links naming operations by their public operationId."""
+    if "links" not in response:
+        return dict(response)
+    links = {
+        name: {**link, "operationId": f"{upstream}_{link['operationId']}"}
+        if "operationId" in link
+        else link
+        for name, link in response["links"].items()
+    }
+    return {**response, "links": links}
 
 
 def _with_unique_schemas(

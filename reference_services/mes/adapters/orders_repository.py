@@ -306,6 +306,7 @@ class OrderFilter:
     due_before: date | None = None
     updated_since: datetime | None = None
     plants: frozenset[str] | None = None
+    order_ref_prefix: str | None = None
 
 
 @dataclass(frozen=True)
@@ -333,6 +334,8 @@ async def list_orders(
         query = query.where(orders.c.updated_at >= where.updated_since)
     if where.plants is not None:
         query = query.where(orders.c.plant.in_(sorted(where.plants)))
+    if where.order_ref_prefix:
+        query = query.where(orders.c.order_ref.startswith(where.order_ref_prefix, autoescape=True))
     if where.work_center:
         query = query.where(
             exists().where(

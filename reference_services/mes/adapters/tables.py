@@ -41,8 +41,11 @@ operators = Table(
     Column("work_center", String(32)),
     Column("role", String(16), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("login", String(64)),
+    Column("password_hash", String(200)),
     ForeignKeyConstraint(["plant", "work_center"], ["work_centers.plant", "work_centers.code"]),
     CheckConstraint("role IN ('operator', 'planner')", name="operators_role"),
+    UniqueConstraint("login", name="operators_login"),
 )
 
 products = Table(
@@ -80,6 +83,10 @@ orders = Table(
     Index("orders_plant_status_priority", "plant", "status", "priority", "due_date"),
     Index("orders_status_created", "status", "created_at", "id"),
     Index("orders_updated", "updated_at", "id"),
+    # the operator screens' queue: one plant, in the order of the chosen sort
+    Index("orders_plant_priority", "plant", "priority", "id"),
+    Index("orders_plant_due", "plant", "due_date", "id"),
+    Index("orders_plant_created", "plant", "created_at", "id"),
 )
 
 order_operations = Table(
@@ -99,6 +106,22 @@ order_operations = Table(
     Column("status", String(16), nullable=False),
     ForeignKeyConstraint(["plant", "work_center"], ["work_centers.plant", "work_centers.code"]),
     Index("order_operations_work_center", "plant", "work_center", "order_id"),
+)
+
+scrap_reports = Table(
+    "scrap_reports",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column(
+        "order_id", UUID(as_uuid=True), ForeignKey("orders.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("seq", SmallInteger, nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("reason", String(200), nullable=False),
+    Column("reported_by", String(200), nullable=False),
+    Column("reported_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("quantity > 0", name="scrap_reports_quantity_positive"),
+    Index("scrap_reports_order", "order_id", "reported_at"),
 )
 
 outbox = define_outbox(metadata)

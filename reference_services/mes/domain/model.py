@@ -194,6 +194,19 @@ class ProductionOrder:
             self.status = OrderStatus.COMPLETED
             self._changed("order.completed", OrderStatus.IN_PROGRESS, now, new_version=False)
 
+    def check_scrap(self, seq: int, quantity: int) -> None:
+        """Scrap can be reported on an operation that has started, of at most the order's
+        quantity; reporting it changes neither the order's status nor its version."""
+        op = self.operation(seq)
+        if self.status not in (OrderStatus.IN_PROGRESS, OrderStatus.COMPLETED):
+            raise IllegalTransition(
+                f"cannot report scrap on an order that is {self.status}", self.status
+            )
+        if op.status is OperationStatus.PENDING:
+            raise IllegalTransition(f"operation {seq} has not started", self.status)
+        if not 1 <= quantity <= self.quantity:
+            raise InvalidOrder(f"scrap must be between 1 and {self.quantity}")
+
     def reprioritize(
         self, priority: int | None, due_date: date | None, now: datetime | None = None
     ) -> None:

@@ -5,7 +5,9 @@ from starlette.responses import Response
 
 from reference_services.mes.domain.model import IllegalTransition, InvalidOrder, UnknownOperation
 from reference_services.mes.entrypoints.cached_reads import serve_cached_order_reads
+from reference_services.mes.entrypoints.order_intake import serve_order_intake
 from reference_services.mes.entrypoints.routes import orders, plant, products
+from reference_services.mes.entrypoints.routes.screens import install_screens
 from reference_services.mes.service_layer import order_metrics
 from reference_services.mes.settings import MesSettings
 from reference_services.platform.problems import Problem, problem_response
@@ -41,9 +43,11 @@ def create_app(settings: MesSettings) -> FastAPI:
     )
     order_metrics.register(app.state.resources.metrics.registry)
     serve_cached_order_reads(app, app.state.resources.cache, orders.router)
+    serve_order_intake(app, app.state.resources, orders.router)
     app.add_exception_handler(IllegalTransition, _illegal_transition)
     app.add_exception_handler(InvalidOrder, _invalid_order)
     app.add_exception_handler(UnknownOperation, _unknown_operation)
+    install_screens(app, settings.jwt_secret)
     return app
 
 

@@ -123,6 +123,10 @@ class OperatorCreate(Strict):
     plant: PlantCode
     work_center: Code | None = None
     role: Literal["operator", "planner"] = "operator"
+    login: Code | None = Field(default=None, description="Sign-in name for the operator screens")
+    password: Annotated[str, StringConstraints(min_length=8, max_length=200)] | None = Field(
+        default=None, description="Screen password (stored as a scrypt hash); needs a login"
+    )
 
 
 class OperatorPublic(BaseModel):
@@ -131,6 +135,7 @@ class OperatorPublic(BaseModel):
     plant: str
     work_center: str | None
     role: Literal["operator", "planner"]
+    login: str | None = None
     created_at: datetime
 
 

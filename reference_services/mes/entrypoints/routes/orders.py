@@ -1,5 +1,6 @@
 """The production order API."""
 
+import re
 import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
@@ -16,6 +17,7 @@ from reference_services.mes.adapters.orders_repository import (
     load_order_driver,
 )
 from reference_services.mes.domain.model import Action, OperationAction, OrderStatus
+from reference_services.mes.entrypoints.queue_cache import order_changed
 from reference_services.mes.entrypoints.schemas import (
     OrderCreate,
     OrderPage,
@@ -50,10 +52,57 @@ router = APIRouter(prefix="/orders", tags=["orders"])
 ROUTINGS = ProductRoutings()
 """Routings this process has read; products never change, so it is shared by every request."""
 
-PROBLEMS = {
+PROBLEMS: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "content": {"application/problem+json": {}}}
     for code in (404, 409, 412, 422)
 }
+
+
+def _operation_id(name: str, path: str, method: str) -> str:
+    """The operationId FastAPI gives a route (fastapi.routing.generate_unique_id)."""
+    return re.sub(r"\W", "_", f"{name}/orders{path}") + f"_{method}"
+
+
+def _order_links(*actions: Action) -> dict[str, Any]:
+    """OpenAPI links from a response holding an order to what one can do with it next: read it,
+    and the lifecycle `actions` (Schemathesis follows them in stateful runs: create -> get ->
+    release -> start -> complete), each sending the version read as If-Match."""
+    order_id = {"order_id": "$response.body#/id"}
+    links: dict[str, Any] = {
+        "GetOrder": {
+            "operationId": _operation_id("get_order", "/{order_id}", "get"),
+            "parameters": order_id,
+        }
+    }
+    for action in actions:
+        links[f"{action.value.capitalize()}Order"] = {
+            "operationId": _operation_id(
+                f"{action.value}_order", f"/{{order_id}}/{action}", "post"
+            ),
+            "parameters": order_id | {"header.if-match": "$response.body#/version"},
+        }
+    return links
+
+
+NEXT_ACTIONS: dict[str, tuple[Action, ...]] = {
+    "create": (Action.RELEASE, Action.HOLD, Action.CANCEL),
+    Action.RELEASE: (Action.START, Action.HOLD, Action.CANCEL),
+    Action.START: (Action.COMPLETE, Action.HOLD),
+    Action.HOLD: (Action.RESUME, Action.CANCEL),
+    Action.RESUME: (Action.START, Action.COMPLETE),
+    Action.COMPLETE: (),
+    Action.CANCEL: (),
+}
+"""Where each transition (and creation) leads, for the links; the domain still decides (409)."""
+
+
+def _responses(
+    success: int, actions: tuple[Action, ...], *problems: int
+) -> dict[int | str, dict[str, Any]]:
+    """The success response's links (to `actions`) and these problem responses."""
+    documented: dict[int | str, dict[str, Any]] = {success: {"links": _order_links(*actions)}}
+    return documented | {code: PROBLEMS[code] for code in problems}
+
 
 SortParam = Annotated[
     str,
@@ -82,7 +131,7 @@ def _if_match(value: str | None) -> int | None:
     "",
     status_code=201,
     response_model=OrderPublic,
-    responses={k: PROBLEMS[k] for k in (409, 422)},
+    responses=_responses(201, NEXT_ACTIONS["create"], 404, 409, 422),
     openapi_extra=documented_headers("x-plant-scope"),
 )
 async def create_order(
@@ -90,6 +139,14 @@ async def create_order(
 ) -> Response:
     res: Resources = request.app.state.resources
     scope = parse_plant_scope(*header_values(request, b"x-plant-scope"))
+    return await created_order(res, body, idempotency_key, scope)
+
+
+async def created_order(
+    res: Resources, body: OrderCreate, idempotency_key: str | None, scope: frozenset[str] | None
+) -> Response:
+    """What POST /orders answers once its body and headers are valid (the route, and the
+    intake layer in order_intake.py, call it)."""
     command = use_cases.CreateOrder(
         order_ref=body.order_ref,
         customer_ref=body.customer_ref,
@@ -107,6 +164,7 @@ async def create_order(
     )
     if idempotency_key is None:
         outcome = await use_cases.create_order(res.db, command, None, scope, ROUTINGS)
+        await order_changed(res.cache, outcome)
         return written(outcome, 201, {"Location": f"/orders/{outcome.body['id']}"})
     written_or_stored = await idempotent_write(
         res,
@@ -116,7 +174,11 @@ async def create_order(
         lambda claim: use_cases.create_order(res.db, command, claim, scope, ROUTINGS),
     )
     if isinstance(written_or_stored, idempotency.StoredResponse):
-        return await replayed(res, written_or_stored)
+        stored = written_or_stored
+        created = stored.status == 201 and isinstance(stored.body, dict)
+        location = {"Location": f"/orders/{stored.body['id']}"} if created else None
+        return await replayed(res, stored, location)
+    await order_changed(res.cache, written_or_stored)
     return written(written_or_stored, 201, {"Location": f"/orders/{written_or_stored.body['id']}"})
 
 
@@ -208,7 +270,7 @@ async def update_order(
         expected_version=_if_match(if_match),
         scope=scope,
     )
-    await res.cache.invalidate(f"order:{oid}", outcome.commit_lsn)
+    await order_changed(res.cache, outcome)
     return written(outcome, 200)
 
 
@@ -233,7 +295,7 @@ async def _change(
     )
     if isinstance(outcome, idempotency.StoredResponse):
         return await replayed(res, outcome)
-    await res.cache.invalidate(f"order:{oid}", outcome.commit_lsn)
+    await order_changed(res.cache, outcome)
     return written(outcome, 200)
 
 
@@ -260,7 +322,7 @@ def _order_route(action: Action) -> None:
         name=f"{action.value}_order",
         summary=f"{action.value.capitalize()} an order",
         response_model=OrderPublic,
-        responses={k: PROBLEMS[k] for k in (404, 409, 412, 422)},
+        responses=_responses(200, NEXT_ACTIONS[action], 404, 409, 412, 422),
     )
 
 

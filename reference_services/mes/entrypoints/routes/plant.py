@@ -29,6 +29,7 @@ from reference_services.platform.endpoints import (
     written,
 )
 from reference_services.platform.outcome import Outcome
+from reference_services.platform.passwords import hash_password
 from reference_services.platform.problems import Problem as ProblemError
 from reference_services.platform.problems import not_found
 
@@ -53,6 +54,7 @@ def _operator(row: Row[Any]) -> dict[str, str | None]:
         "plant": row.plant,
         "work_center": row.work_center,
         "role": row.role,
+        "login": row.login,
         "created_at": row.created_at.isoformat(),
     }
 
@@ -104,10 +106,17 @@ async def list_work_centers(
     "/operators",
     status_code=201,
     response_model=OperatorPublic,
-    responses={404: _PROBLEM, 422: _PROBLEM},
+    responses={404: _PROBLEM, 409: _PROBLEM, 422: _PROBLEM},
 )
 async def create_operator(body: OperatorCreate, res: Res, scope: Scope) -> Response:
     check_plant(scope, body.plant, f"plant {body.plant}")
+    if (body.login is None) != (body.password is None):
+        raise ProblemError(
+            422,
+            "validation-error",
+            "Request validation failed",
+            "login and password go together: give both or neither",
+        )
     try:
         async with res.db.write() as tx:
             row = (
@@ -119,11 +128,17 @@ async def create_operator(body: OperatorCreate, res: Res, scope: Scope) -> Respo
                         plant=body.plant,
                         work_center=body.work_center,
                         role=body.role,
+                        login=body.login,
+                        password_hash=hash_password(body.password) if body.password else None,
                     )
                     .returning(*operators.c)
                 )
             ).one()
-    except IntegrityError:
+    except IntegrityError as exc:
+        if "operators_login" in str(exc.orig):
+            raise ProblemError(
+                409, "duplicate-login", "Duplicate login", f"login {body.login} is taken"
+            ) from None
         raise ProblemError(
             422,
             "unknown-work-center",

@@ -3,7 +3,7 @@ token), in the plants the user sees; and /rules, what raises a notification."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from starlette.responses import Response
 
 from reference_services.notification.adapters import alert_store
@@ -13,6 +13,9 @@ from reference_services.platform.endpoints import MinLsn, Res, Scope, json_respo
 from reference_services.platform.problems import Problem, not_found
 
 router = APIRouter(tags=["feed"])
+
+AlertNumber = Annotated[int, Path(ge=1, le=2**63 - 1, description="The alert's number (bigint)")]
+"""An alert's number is a PostgreSQL bigint: a larger one is a 422, not a driver error (500)."""
 
 User = Annotated[
     str | None,
@@ -33,7 +36,9 @@ async def read_feed(
     scope: Scope,
     x_user: User = None,
     unread: Annotated[bool, Query(description="Only alerts this user has not read")] = False,
-    before: Annotated[int | None, Query(ge=1, description="next_before of the last page")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="next_before of the last page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Response:
     """The user's alerts, newest first, each marked read or not for this user."""
@@ -49,7 +54,7 @@ async def read_feed(
 @router.post(
     "/feed/{number}/read", status_code=204, responses={400: PROBLEMS[400], 404: PROBLEMS[404]}
 )
-async def mark_read(number: int, res: Res, scope: Scope, x_user: User = None) -> Response:
+async def mark_read(number: AlertNumber, res: Res, scope: Scope, x_user: User = None) -> Response:
     """Mark one alert read for this user (other users' feeds are unchanged)."""
     user = _user(x_user)
     async with res.db.write() as write:

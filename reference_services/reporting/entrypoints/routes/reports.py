@@ -55,12 +55,19 @@ def _csv_value(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date | datetime) else value
 
 
+FIGURE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+    422: PROBLEMS[422],
+}
+"""A figure is JSON, or CSV with `format=csv`: both are documented."""
+
+
 def _settings(request: Request) -> ReportingSettings:
     settings: ReportingSettings = request.app.state.resources.settings
     return settings
 
 
-@router.get("/orders-by-status", responses={422: PROBLEMS[422]})
+@router.get("/orders-by-status", responses=FIGURE_RESPONSES)
 async def orders_by_status(
     res: Res, lsn: MinLsn, scope: Scope, plant: Plant = None, format: Format = "json"
 ) -> Response:
@@ -70,7 +77,7 @@ async def orders_by_status(
     return _rows_out("orders-by-status", rows, format, ("plant", "status", "orders"))
 
 
-@router.get("/throughput", responses={422: PROBLEMS[422]})
+@router.get("/throughput", responses=FIGURE_RESPONSES)
 async def throughput(
     request: Request,
     res: Res,
@@ -108,7 +115,7 @@ async def throughput(
     return _rows_out("throughput", rows, format, ("plant", "period_start", "orders", "quantity"))
 
 
-@router.get("/lead-time", responses={422: PROBLEMS[422]})
+@router.get("/lead-time", responses=FIGURE_RESPONSES)
 async def lead_time(
     res: Res,
     lsn: MinLsn,
@@ -124,7 +131,7 @@ async def lead_time(
     return _rows_out("lead-time", rows, format, columns)
 
 
-@router.get("/late-orders", responses={422: PROBLEMS[422]})
+@router.get("/late-orders", responses=FIGURE_RESPONSES)
 async def late_orders(
     res: Res,
     lsn: MinLsn,
