@@ -63,7 +63,7 @@ from preflight.health import HealthReport, check_target
 from preflight.load.gate_step import MODES as LOAD_MODES
 from preflight.load.gate_step import LoadStepResult, run_load_step
 from preflight.page_timings import read_recorded
-from preflight.report import environment, release_summary, render
+from preflight.report import environment, release_summary, reliability, render
 from preflight.report.summary import (
     SUMMARY_FILE,
     BreakingChangesEntry,
@@ -135,6 +135,7 @@ class _Paths:
     html: Path
     history: Path
     summary: Path
+    reliability: Path
     ui_performance: Path
 
     @classmethod
@@ -146,6 +147,7 @@ class _Paths:
             html=reports / render.REPORT_FILE,
             history=reports / render.HISTORY_FILE,
             summary=reports / SUMMARY_FILE,
+            reliability=reports / "reliability",
             ui_performance=reports / UI_PERFORMANCE_DIR,
         )
 
@@ -282,6 +284,7 @@ def run_gate(
             env={
                 **PYTEST_ENV,
                 "PREFLIGHT_RUN_ID": run.run_id,
+                reliability.RESULTS_ENV: str(paths.reliability),
                 "PREFLIGHT_UI_PERF_DIR": str(paths.ui_performance),
             },
         )
@@ -374,6 +377,7 @@ class _Run:
                 for check in (self.health.checks if self.health is not None else ())
             ],
             warnings=warnings,
+            reliability=reliability.collect(self.paths.reliability),
             breaking_changes=self._breaking_entry(),
             ui_performance=read_recorded(self.paths.ui_performance),
         )
@@ -467,6 +471,14 @@ class _Run:
             self.out.print(f"  [red]{failure.kind}[/] {failure.nodeid}", highlight=False)
         if len(result.failures) > 20:
             self.out.print(f"  ... and {len(result.failures) - 20} more (see summary.json)")
+        if result.reliability is not None:
+            faults = result.reliability
+            self.out.print(
+                f"reliability: {faults.faults_survived}/{faults.faults} faults survived,"
+                f" {faults.writes_acknowledged} writes acknowledged, {faults.lost} lost,"
+                f" {faults.duplicated} duplicated",
+                highlight=False,
+            )
         style = "bold green" if outcome.passed else "bold red"
         self.out.print(
             f"[{style}]{outcome.exit_code.name} (exit {int(outcome.exit_code)})[/]:"
@@ -543,6 +555,7 @@ def _run_streaming(command: Sequence[str], *, cwd: Path, env: Mapping[str, str])
 def _clean_previous(paths: _Paths) -> None:
     shutil.rmtree(paths.results, ignore_errors=True)
     shutil.rmtree(paths.reports / "load", ignore_errors=True)
+    shutil.rmtree(paths.reliability, ignore_errors=True)
     shutil.rmtree(paths.ui_performance, ignore_errors=True)
     for stale in (
         paths.junit,

@@ -47,6 +47,12 @@ class LoopServer:
 
         self._loop.run_until_complete(start())
         self._loop.run_forever()
+        # Connections still open when the server stopped: end their handlers before closing.
+        pending = asyncio.all_tasks(self._loop)
+        for task in pending:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        self._loop.close()
 
     def __enter__(self) -> Self:
         self._thread.start()

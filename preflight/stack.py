@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -372,6 +372,129 @@ def restart_redis(*, state_dir: Path | None = None, timeout: float = READY_TIMEO
         launch.manifest = manifest
         url, child = launch.start_redis(port)
         launch.wait_for("Redis", lambda: redis_answers(url), child=child, log="redis")
+
+
+PostgresRole = Literal["primary", "replica"]
+
+
+def service_processes(name: str, *, state_dir: Path | None = None) -> list[psutil.Process]:
+    """The live processes of one service of the running stack (to pause them, say)."""
+    manifest = _ready_manifest(StatePaths(_resolve(state_dir)))
+    found = [r.find() for r in manifest.processes if r.name == f"service:{name}"]
+    return [process for process in found if process is not None]
+
+
+def stop_postgres(
+    role: PostgresRole, *, state_dir: Path | None = None, mode: str = "immediate"
+) -> None:
+    """`pg_ctl stop -m MODE` one PostgreSQL server of the stack (immediate: a crash, no
+    checkpoint; the next start recovers from the WAL) until start_postgres. The server leaves
+    the manifest's processes meanwhile, so the stack still counts as live."""
+    paths = StatePaths(_resolve(state_dir))
+    with _locked(paths):
+        manifest = _ready_manifest(paths)
+        records = [r for r in manifest.processes if r.name == f"postgres:{role}"]
+        if not records:
+            raise StackConfigError(f"the stack in {paths.root} runs no PostgreSQL {role}")
+        data_dir = paths.primary_data if role == "primary" else paths.replica_data
+        logfile = paths.log(f"postgres-{role}")
+        done = processes.run(
+            [str(_pg_binary("pg_ctl")), "stop", "-D", str(data_dir), "-m", mode, "-w"],
+            log=logfile,
+            cwd=paths.postgres,
+            run_as=_postgres_account(),
+            timeout=READY_TIMEOUT,
+        )
+        if done.returncode != 0:
+            raise StackError(f"pg_ctl stop of the {role} failed" + _tail(logfile))
+        for record in records:
+            processes.reap(record.pid)
+        manifest.processes = [r for r in manifest.processes if r not in records]
+        write_manifest(paths, manifest)
+
+
+def start_postgres(
+    role: PostgresRole, *, state_dir: Path | None = None, timeout: float = READY_TIMEOUT
+) -> None:
+    """Start a server stopped by stop_postgres again on its data directory and port; returns
+    once it accepts connections (a replica: once it streams again)."""
+    paths = StatePaths(_resolve(state_dir))
+    with _locked(paths):
+        manifest = _ready_manifest(paths)
+        if any(r.name == f"postgres:{role}" and r.is_alive() for r in manifest.processes):
+            return
+        launch = _Launch(paths, keep=True, timeout=timeout, report=_log_progress)
+        launch.manifest = manifest
+        data_dir = paths.primary_data if role == "primary" else paths.replica_data
+        child = launch.spawn_postgres(f"postgres:{role}", data_dir, f"postgres-{role}")
+        dsn = server_dsn(manifest.ports[f"postgres_{role}"])
+        launch.wait_for(
+            f"PostgreSQL {role}",
+            partial(postgres_accepts, dsn),
+            child=child,
+            log=f"postgres-{role}",
+        )
+        if role == "replica" and manifest.postgres_replica != manifest.postgres_primary:
+            launch.wait_for(
+                "PostgreSQL replica streaming",
+                lambda: replica_streaming(manifest.postgres_primary, manifest.postgres_replica),
+                child=child,
+                log="postgres-replica",
+            )
+
+
+def fail_over(*, state_dir: Path | None = None, timeout: float = READY_TIMEOUT) -> None:
+    """Make the replica the primary, the way an operator fails over the stack:
+
+    1. fence the old primary (`pg_ctl stop -m fast`: it takes no write again, and a fast
+       shutdown waits until its WAL senders have shipped every commit to the replica),
+    2. promote the replica (`pg_ctl promote`) and wait until it leaves recovery,
+    3. record it as both primary and replica of the stack (no replica is left),
+    4. restart every service that owns a database, so it connects to the new primary.
+
+    The stack has no replica afterwards: its health check (replica streaming) fails, so fail
+    over only a stack of a test's own. Replication is asynchronous: had the primary crashed
+    instead (`-m immediate`), commits it had not yet shipped would be lost with it.
+    """
+    paths = StatePaths(_resolve(state_dir))
+    stop_postgres("primary", state_dir=paths.root, mode="fast")
+    with _locked(paths):
+        manifest = _ready_manifest(paths)
+        logfile = paths.log("postgres-replica")
+        done = processes.run(
+            [str(_pg_binary("pg_ctl")), "promote", "-D", str(paths.replica_data), "-w"],
+            log=logfile,
+            cwd=paths.postgres,
+            run_as=_postgres_account(),
+            timeout=timeout,
+        )
+        if done.returncode != 0:
+            raise StackError("pg_ctl promote of the replica failed" + _tail(logfile))
+        promoted = manifest.postgres_replica
+        wait_until(
+            lambda: not _in_recovery(promoted),
+            timeout=timeout,
+            description="the promoted replica to leave recovery",
+            ignored_exceptions=PROBE_ERRORS,
+        )
+        manifest.postgres_primary = promoted
+        manifest.ports["postgres_primary"] = manifest.ports["postgres_replica"]
+        manifest.processes = [
+            replace(r, name="postgres:primary") if r.name == "postgres:replica" else r
+            for r in manifest.processes
+        ]
+        write_manifest(paths, manifest)
+    owners = [s.name for s in SERVICES if s.database is not None and s.name in manifest.services]
+    for name in owners:  # their connections lead to the fenced primary: no use waiting
+        stop_service(name, state_dir=paths.root, kill=True)
+    for name in owners:
+        start_service(name, state_dir=paths.root, timeout=timeout)
+
+
+def _in_recovery(dsn: str) -> bool:
+    with psycopg.connect(dsn, connect_timeout=2) as connection:
+        row = connection.execute("SELECT pg_is_in_recovery()").fetchone()
+    return bool(row and row[0])
 
 
 @contextmanager

@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from preflight.report.reliability import ReliabilitySummary
+
 SCHEMA_VERSION: Literal[1] = 1
 SUMMARY_FILE = "summary.json"
 _MESSAGE_LIMIT = 1000
@@ -104,6 +106,8 @@ class Summary(_Model):
     health: list[HealthEntry] = Field(default_factory=list)
     reports: ReportPaths
     warnings: list[str] = Field(default_factory=list)
+    reliability: ReliabilitySummary | None = None
+    """Faults survived, writes acknowledged and lost (tests/reliability; see report.reliability)."""
     breaking_changes: BreakingChangesEntry | None = None
     ui_performance: list[dict[str, Any]] = Field(
         default_factory=list,
@@ -167,6 +171,7 @@ def build_summary(
     reports: ReportPaths,
     health: list[HealthEntry] | None = None,
     warnings: list[str] | None = None,
+    reliability: ReliabilitySummary | None = None,
     breaking_changes: BreakingChangesEntry | None = None,
     ui_performance: list[dict[str, Any]] | None = None,
 ) -> Summary:
@@ -188,6 +193,7 @@ def build_summary(
         health=health or [],
         reports=reports,
         warnings=warnings or [],
+        reliability=reliability,
         breaking_changes=breaking_changes,
         ui_performance=ui_performance or [],
     )

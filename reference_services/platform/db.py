@@ -331,6 +331,9 @@ def _engine(url: str, pool_size: int) -> AsyncEngine:
         max_overflow=pool_size // 2,
         pool_timeout=5,
         pool_recycle=1800,
+        # A connection the server dropped (a crashed and restarted primary) is found at
+        # checkout and replaced, instead of failing the request that drew it with a 500.
+        pool_pre_ping=True,
         connect_args={
             "timeout": CONNECT_TIMEOUT_S,
             "command_timeout": COMMAND_TIMEOUT_S,
