@@ -30,67 +30,77 @@ load_app = typer.Typer(
 )
 
 
+Scenario = Annotated[str | None, typer.Option(help="A bundled scenario (load/scenarios/NAME.py).")]
+Locustfile = Annotated[
+    str | None,
+    typer.Option("-f", "--locustfile", help="Any locustfile(s), comma-separated, instead."),
+]
+Host = Annotated[str | None, typer.Option(help="Base URL to load (default: the gateway).")]
+TargetProfile = Annotated[
+    Path | None, typer.Option(help="A target profile (TOML); default: the embedded stack.")
+]
+Workers = Annotated[int, typer.Option(help="Locust workers (0: one process).", min=0, max=64)]
+SloPath = Annotated[
+    Path | None,
+    typer.Option("--slo", help="SLO file (default: load/slo.yaml for bundled scenarios)."),
+]
+SloP99 = Annotated[
+    float | None, typer.Option(help="Add a p99 objective (ms) on every request.", min=0)
+]
+OwnTarget = Annotated[
+    bool, typer.Option("--i-own-this-target", help="Allow a non-loopback host the profile lists.")
+]
+
+
 def _fail(message: str, code: int) -> typer.Exit:
     err_console.print(f"[bold red]error:[/] {message}", highlight=False)
     return typer.Exit(code)
 
 
+def _workload(
+    scenario: str | None, locustfile: str | None, slo_file: Path | None, slo_p99_ms: float | None
+) -> tuple[list[Path], slo.SloFile | None]:
+    """The locustfiles and SLOs a command was given: a bundled scenario brings load/slo.yaml
+    unless --slo says otherwise; --slo-p99-ms adds an objective to either."""
+    if (scenario is None) == (locustfile is None):
+        raise LoadUsageError("give exactly one of --scenario NAME or -f LOCUSTFILE")
+    files = [runner.scenario_file(scenario)] if scenario else runner.locustfiles(str(locustfile))
+    chosen_slo = slo_file or (runner.DEFAULT_SLO if scenario else None)
+    parsed = slo.load(chosen_slo) if chosen_slo is not None else None
+    if slo_p99_ms is not None:
+        parsed = slo.with_p99(parsed, slo_p99_ms)
+    return files, parsed
+
+
 @load_app.command("run")
 def run_command(
-    scenario: Annotated[
-        str | None, typer.Option(help="A bundled scenario (load/scenarios/NAME.py).")
-    ] = None,
-    locustfile: Annotated[
-        str | None,
-        typer.Option("-f", "--locustfile", help="Any locustfile(s), comma-separated, instead."),
-    ] = None,
+    scenario: Scenario = None,
+    locustfile: Locustfile = None,
     shape: Annotated[
         str | None, typer.Option(help="A bundled rate shape: ramp, step, spike, soak.")
     ] = None,
-    host: Annotated[
-        str | None, typer.Option(help="Base URL to load (default: the gateway).")
-    ] = None,
-    target: Annotated[
-        Path | None, typer.Option(help="A target profile (TOML); default: the embedded stack.")
-    ] = None,
+    host: Host = None,
+    target: TargetProfile = None,
     rate: Annotated[
         float, typer.Option(help="Iterations started per second (open model).", min=0.001)
     ] = 10.0,
     duration: Annotated[str, typer.Option(help="How long: 30s, 5m, 1h.")] = "30s",
-    workers: Annotated[
-        int, typer.Option(help="Locust workers (0: one process).", min=0, max=64)
-    ] = 0,
-    slo_file: Annotated[
-        Path | None,
-        typer.Option("--slo", help="SLO file (default: load/slo.yaml for bundled scenarios)."),
-    ] = None,
-    slo_p99_ms: Annotated[
-        float | None, typer.Option(help="Add a p99 objective (ms) on every request.", min=0)
-    ] = None,
+    workers: Workers = 0,
+    slo_file: SloPath = None,
+    slo_p99_ms: SloP99 = None,
     out: Annotated[Path | None, typer.Option(help="Results directory.")] = None,
     max_requests: Annotated[
         int | None, typer.Option(help="Stop sending after this many requests.", min=1)
     ] = None,
     poisson: Annotated[bool, typer.Option(help="Poisson arrivals instead of even ones.")] = False,
-    i_own_this_target: Annotated[
-        bool,
-        typer.Option("--i-own-this-target", help="Allow a non-loopback host the profile lists."),
-    ] = False,
+    i_own_this_target: OwnTarget = False,
 ) -> None:
     """Run a scenario at an arrival rate and gate it on its SLOs (exit 3 on a breach)."""
     try:
         duration_s = runner.parse_duration(duration)
-        if (scenario is None) == (locustfile is None):
-            raise LoadUsageError("give exactly one of --scenario NAME or -f LOCUSTFILE")
-        files = (
-            [runner.scenario_file(scenario)] if scenario else runner.locustfiles(str(locustfile))
-        )
+        files, parsed = _workload(scenario, locustfile, slo_file, slo_p99_ms)
         if shape:
             files.append(runner.shape_file(shape))
-        chosen_slo = slo_file or (runner.DEFAULT_SLO if scenario else None)
-        parsed = slo.load(chosen_slo) if chosen_slo is not None else None
-        if slo_p99_ms is not None:
-            parsed = slo.with_p99(parsed, slo_p99_ms)
         run_id = runner.new_run_id()
         out_dir = out or Path("reports") / "load" / run_id
         with runner.target_for(host, target, err_console) as (url, resolved, allowed):
@@ -143,26 +153,12 @@ def run_command(
 
 @load_app.command("capacity")
 def capacity_command(
-    scenario: Annotated[
-        str | None, typer.Option(help="A bundled scenario (load/scenarios/NAME.py).")
-    ] = None,
-    locustfile: Annotated[
-        str | None,
-        typer.Option("-f", "--locustfile", help="Any locustfile(s), comma-separated, instead."),
-    ] = None,
-    host: Annotated[
-        str | None, typer.Option(help="Base URL to load (default: the gateway).")
-    ] = None,
-    target: Annotated[
-        Path | None, typer.Option(help="A target profile (TOML); default: the embedded stack.")
-    ] = None,
-    slo_file: Annotated[
-        Path | None,
-        typer.Option("--slo", help="SLO file (default: load/slo.yaml for bundled scenarios)."),
-    ] = None,
-    slo_p99_ms: Annotated[
-        float | None, typer.Option(help="Add a p99 objective (ms) on every request.", min=0)
-    ] = None,
+    scenario: Scenario = None,
+    locustfile: Locustfile = None,
+    host: Host = None,
+    target: TargetProfile = None,
+    slo_file: SloPath = None,
+    slo_p99_ms: SloP99 = None,
     out: Annotated[Path | None, typer.Option(help="Directory for capacity.json, charts.")] = None,
     max_duration: Annotated[
         str, typer.Option(help="Time budget of the whole search: 3m, 10m.")
@@ -179,9 +175,7 @@ def capacity_command(
     warmup: Annotated[
         str, typer.Option(help="Seconds at the start of each step not judged.")
     ] = "5s",
-    workers: Annotated[
-        int, typer.Option(help="Locust workers (0: one process).", min=0, max=64)
-    ] = 0,
+    workers: Workers = 0,
     baseline_file: Annotated[
         Path | None, typer.Option("--baseline", help="Compare with this capacity.json.")
     ] = None,
@@ -194,10 +188,7 @@ def capacity_command(
     latency_tolerance: Annotated[
         float, typer.Option(help="Per-endpoint p95 growth that is a regression.")
     ] = 0.5,
-    i_own_this_target: Annotated[
-        bool,
-        typer.Option("--i-own-this-target", help="Allow a non-loopback host the profile lists."),
-    ] = False,
+    i_own_this_target: OwnTarget = False,
 ) -> None:
     """Find the highest arrival rate at which every SLO holds (exit 3: SLOs break at any rate
     or a regression against --baseline; 5: the generator saturated)."""
@@ -207,15 +198,7 @@ def capacity_command(
         warmup_s = runner.parse_duration(warmup) if warmup.strip() not in ("0", "0s") else 0
         if warmup_s >= step_s - 1:
             raise LoadUsageError("--warmup must leave at least two seconds of each step")
-        if (scenario is None) == (locustfile is None):
-            raise LoadUsageError("give exactly one of --scenario NAME or -f LOCUSTFILE")
-        files = (
-            [runner.scenario_file(scenario)] if scenario else runner.locustfiles(str(locustfile))
-        )
-        chosen_slo = slo_file or (runner.DEFAULT_SLO if scenario else None)
-        parsed = slo.load(chosen_slo) if chosen_slo is not None else None
-        if slo_p99_ms is not None:
-            parsed = slo.with_p99(parsed, slo_p99_ms)
+        files, parsed = _workload(scenario, locustfile, slo_file, slo_p99_ms)
         if parsed is None:
             raise LoadUsageError("a capacity search needs SLOs: --slo FILE or --slo-p99-ms MS")
         config = SearchConfig(
@@ -295,9 +278,7 @@ def capacity_exit_code(document: dict[str, Any]) -> int:
 @load_app.command("cleanup")
 def cleanup_command(
     run: Annotated[str, typer.Option("--run", help="The run id (results.json run_id).")],
-    target: Annotated[
-        Path | None, typer.Option(help="A target profile (TOML); default: the embedded stack.")
-    ] = None,
+    target: TargetProfile = None,
 ) -> None:
     """Cancel every open order a load run created (order_ref PF-<run>-...) on the target."""
     try:
