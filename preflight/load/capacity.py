@@ -11,6 +11,13 @@ search stops, and says why, when:
     invalid     a step's generator was saturated: the measurement is of the generator, exit 5
     too_slow    even min_rps breaks an SLO: there is no sustainable rate to report
 
+A breach must reproduce: a step that fails without a clear breach (the executor did not stop it
+early) is run once more at the same rate, and the rate fails only if it breaks again. On a
+shared machine one stall (a checkpoint, a GC) in a step's few steady seconds otherwise moves the
+answer by a whole bisection step, and three searches disagree by more than their tolerance;
+a target that really cannot sustain the rate fails both attempts. Both attempts are kept in the
+steps, the first one marked `superseded`.
+
 How one step is run (held for steady state, warm-up discarded, stopped early on a clear breach)
 is the executor's business (preflight.load.capacity_run); this module is pure logic over a
 `StepExecutor` and a clock, which is what the unit tests drive with fakes.
@@ -33,6 +40,8 @@ class SearchConfig:
     max_rps: float = 5000.0
     budget_s: float = 600.0
     """The whole search's time, all steps included."""
+    confirm_breaches: bool = True
+    """Run a step that failed without a clear breach once more before believing it."""
     step_s: float = 20.0
     """How long one step is planned to take: a step is only begun when this, or the longest
     step so far if longer (a drain after a breach, a slow start), fits in what is left."""
@@ -59,6 +68,10 @@ class Step:
     """The SLO rows that broke, "group objective" (empty when passed)."""
     phase: str = ""
     """"up", "down" or "bisect": which part of the search asked for it."""
+    clear: bool = False
+    """A failure beyond doubt (stopped early on errors or far-off latency): not run again."""
+    superseded: bool = False
+    """A marginal failure that was run again: the attempt after it holds the verdict."""
     details: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -91,7 +104,7 @@ class SearchResult:
     @property
     def first_breach(self) -> Step | None:
         """The failing step at the lowest rate: the first SLO to break, and where."""
-        failed = [s for s in self.steps if not s.passed and not s.invalid]
+        failed = [s for s in self.steps if not s.passed and not s.invalid and not s.superseded]
         return min(failed, key=lambda s: s.rate) if failed else None
 
 
@@ -119,6 +132,9 @@ def search(
         longest = max(longest, clock() - at)
         step.phase = phase
         steps.append(step)
+        return step
+
+    def report(step: Step) -> Step:
         if on_step is not None:
             on_step(step)
         return step
@@ -126,12 +142,22 @@ def search(
     def fits() -> bool:
         return clock() - began + longest <= config.budget_s
 
+    def judged(rate: float, phase: str) -> Step:
+        step = run(rate, phase)
+        if step.passed or step.invalid or step.clear or not config.confirm_breaches or not fits():
+            return report(step)
+        step.superseded = True
+        report(step)
+        again = run(step.rate, phase)
+        again.details["first_attempt_breaches"] = step.breaches
+        return report(again)
+
     rate = config.start_rps
     phase = "up"
     while last_pass is None or first_fail is None:
         if not fits():
             return done("budget", _budget_reason(last_pass, first_fail))
-        step = run(rate, phase)
+        step = judged(rate, phase)
         if step.invalid:
             return done("invalid", f"the generator could not drive {step.rate:g}/s")
         if step.passed:
@@ -151,7 +177,7 @@ def search(
     while (first_fail - last_pass) / last_pass > config.tolerance:
         if not fits():
             return done("budget", _budget_reason(last_pass, first_fail))
-        step = run((last_pass + first_fail) / 2, "bisect")
+        step = judged((last_pass + first_fail) / 2, "bisect")
         if step.invalid:
             return done("invalid", f"the generator could not drive {step.rate:g}/s")
         if step.passed:

@@ -41,6 +41,8 @@ def step_line(index: int, step: Step) -> str:
         "fail": "[bold red]FAIL[/]",
         "invalid": "[bold yellow]INVALID[/]",
     }[step.verdict]
+    if step.superseded:
+        verdict = "[yellow]fail, running it again[/]"
     line = (
         f"step {index:>2} {step.phase:<6} {step.rate:>8g}/s  achieved "
         f"{d.get('achieved_rps', 0):>7.1f}/s  p50/p95/p99 {d.get('p50_ms')}/{d.get('p95_ms')}/"
@@ -73,6 +75,8 @@ def steps_table(document: dict[str, Any]) -> Table:
         verdict = {"pass": "[green]pass[/]", "fail": "[red]FAIL[/]"}.get(
             step["verdict"], "[yellow]invalid[/]"
         )
+        if step.get("superseded"):
+            verdict = "[yellow]fail, run again[/]"
         table.add_row(
             f"{step['rate']:g}",
             step["phase"],

@@ -220,6 +220,8 @@ def judge(
         rate=rate,
         passed=verdict.passed and early_stop is None,
         invalid=not generator.get("valid", True),
+        # Falling behind the offered rate is queueing, not a stall: no second attempt for it.
+        clear=early_stop is not None or achieved / rate < throughput_ratio,
         breaches=breaches,
         details=details,
     )
@@ -341,6 +343,7 @@ def _step_json(step: Step) -> dict[str, Any]:
         "rate": step.rate,
         "phase": step.phase,
         "verdict": step.verdict,
+        "superseded": step.superseded,
         "breaches": step.breaches,
         **step.details,
     }

@@ -2,18 +2,29 @@
 below a known capacity), and a fake clock that each step advances, so convergence, bounds,
 budget and the order of the steps are exact."""
 
+from dataclasses import replace
+
 import pytest
 
 from preflight.load.capacity import SearchConfig, Step, search
 
 
 class FakeTarget:
-    """Holds every SLO below `capacity`; each step costs `step_s` of the fake clock."""
+    """Holds every SLO below `capacity`; each step costs `step_s` of the fake clock. Its
+    breaches are clear ones (the executor stopped the step early) unless `marginal`."""
 
-    def __init__(self, capacity: float, step_s: float = 10.0, invalid_above: float = 1e9) -> None:
+    def __init__(
+        self,
+        capacity: float,
+        step_s: float = 10.0,
+        invalid_above: float = 1e9,
+        *,
+        marginal: bool = False,
+    ) -> None:
         self.capacity = capacity
         self.step_s = step_s
         self.invalid_above = invalid_above
+        self.marginal = marginal
         self.now = 0.0
         self.rates: list[float] = []
 
@@ -27,7 +38,23 @@ class FakeTarget:
             return Step(rate, passed=False, invalid=True)
         if rate < self.capacity:
             return Step(rate, passed=True)
-        return Step(rate, passed=False, breaches=["order writes p99_ms"])
+        return Step(rate, passed=False, breaches=["order writes p99_ms"], clear=not self.marginal)
+
+
+class StallsOnce(FakeTarget):
+    """A target of `capacity` whose step at `stall_rate` breaks once, marginally, as a step
+    with one stall (a checkpoint) in its few steady seconds does on a shared machine."""
+
+    def __init__(self, capacity: float, stall_rate: float) -> None:
+        super().__init__(capacity)
+        self.stall_rate = stall_rate
+
+    def __call__(self, rate: float) -> Step:
+        if rate == self.stall_rate and self.stall_rate not in self.rates:
+            self.now += self.step_s
+            self.rates.append(rate)
+            return Step(rate, passed=False, breaches=["order writes p95_ms"])
+        return super().__call__(rate)
 
 
 CONFIG = SearchConfig(start_rps=10, factor=2, tolerance=0.1, budget_s=600, step_s=10)
@@ -150,6 +177,53 @@ def test_steps_are_reported_as_they_finish() -> None:
     result = search(target, CONFIG, target.clock, on_step=lambda step: seen.append(step.rate))
 
     assert seen == [s.rate for s in result.steps]
+
+
+def test_one_stall_in_a_step_does_not_move_the_answer() -> None:
+    steady = FakeTarget(100.0)
+    stalled = StallsOnce(100.0, stall_rate=80)
+
+    expected = search(steady, CONFIG, steady.clock)
+    result = search(stalled, CONFIG, stalled.clock)
+
+    assert result.max_sustainable_rps == expected.max_sustainable_rps
+    assert stalled.rates[:5] == [10, 20, 40, 80, 80]
+    assert [s.superseded for s in result.steps[3:5]] == [True, False]
+    assert result.steps[4].details["first_attempt_breaches"] == ["order writes p95_ms"]
+
+
+def test_a_marginal_breach_that_reproduces_is_a_breach() -> None:
+    target = FakeTarget(100.0, marginal=True)
+
+    result = search(target, CONFIG, target.clock)
+
+    assert result.band == search(FakeTarget(100.0), CONFIG, FakeTarget(100.0).clock).band
+    failing = [s.rate for s in result.steps if not s.passed]
+    assert all(failing.count(rate) == 2 for rate in failing)
+    breach = result.first_breach
+    assert breach is not None
+    assert not breach.superseded
+
+
+def test_clear_breaches_and_a_search_told_not_to_confirm_run_each_rate_once() -> None:
+    clear = FakeTarget(100.0)
+    unconfirmed = FakeTarget(100.0, marginal=True)
+
+    search(clear, CONFIG, clear.clock)
+    search(unconfirmed, replace(CONFIG, confirm_breaches=False), unconfirmed.clock)
+
+    for target in (clear, unconfirmed):
+        assert len(set(target.rates)) == len(target.rates)
+
+
+def test_a_breach_is_not_run_again_when_the_budget_has_no_room_for_it() -> None:
+    target = FakeTarget(100.0, marginal=True)
+
+    result = search(target, replace(CONFIG, budget_s=50), target.clock)
+
+    assert result.status == "budget"
+    assert target.rates == [10, 20, 40, 80, 160]
+    assert not result.steps[-1].superseded
 
 
 @pytest.mark.parametrize(
