@@ -26,7 +26,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from preflight.clients.gateway import GatewayCallers
 from preflight.expect import expect_problem, expect_status
-from preflight.tokens import rs256_key, signing_key
+from preflight.tokens import signing_key
 from reference_services.platform.auth import (
     AUDIENCE,
     ISSUER,
@@ -185,10 +185,7 @@ ATTACKS: dict[str, Callable[[Keys], str]] = {
 @pytest.fixture
 def keys(callers: GatewayCallers) -> Keys:
     target = callers.target
-    private_pem, kid = (
-        rs256_key(target) if target.rs256_private_key and target.rs256_kid else (None, None)
-    )
-    return Keys(signing_key(target), target.signing_kid, private_pem, kid)
+    return Keys(signing_key(target), target.signing_kid, target.rs256_private_key, target.rs256_kid)
 
 
 @pytest.mark.parametrize("attack", ATTACKS)
