@@ -1,6 +1,11 @@
 import pytest
 
-pytest_plugins = ["preflight.pytest_plugin", "fixtures.reporting", "fixtures.notification"]
+pytest_plugins = [
+    "preflight.pytest_plugin",
+    "fixtures.gateway",
+    "fixtures.reporting",
+    "fixtures.notification",
+]
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:

@@ -9,6 +9,7 @@ import contextlib
 import fcntl
 import importlib
 import importlib.util
+import json
 import logging
 import os
 import secrets
@@ -44,7 +45,12 @@ from preflight.ports import LOOPBACK, free_port, free_ports
 from preflight.processes import ProcessRecord, RunAs
 from preflight.waits import WaitTimeout, wait_until
 from reference_services.catalog import SERVICES, ServiceSpec, spec
-from reference_services.platform.auth import ALL_PLANTS, issue_token
+from reference_services.platform.auth import (
+    ALL_PLANTS,
+    issue_token,
+    new_rs256_private_key,
+    rs256_public_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +63,7 @@ STOP_GRACE = 5.0
 LOG_TAIL_LINES = 25
 SOCKET_PATH_LIMIT = 100
 SERVICE_TOKEN_TTL_S = 30 * 24 * 3600
+RS256_KID = "embedded-rs256"
 MIGRATION_MODULES = (
     "reference_services.platform.migrations",
     "alembic.runtime.migration",
@@ -98,6 +105,9 @@ class StackInfo:
     postgres_replica: str
     redis_url: str
     jwt_secret: str = ""
+    jwt_private_key: str = ""
+    """PEM of the RS256 key the stack's identity provider signs with (kid RS256_KID)."""
+    jwt_rs256_kid: str = ""
     state_dir: str = ""
     prometheus_url: str = ""
     traces_url: str = ""
@@ -122,6 +132,8 @@ class Manifest(BaseModel):
     postgres_replica: str = ""
     redis_url: str = ""
     jwt_secret: str = Field(default_factory=lambda: secrets.token_urlsafe(32))
+    jwt_private_key: str = ""
+    jwt_rs256_kid: str = ""
     webhook_secret: str = Field(default_factory=lambda: secrets.token_urlsafe(32))
     state_dir: str = ""
     prometheus_url: str = ""
@@ -135,6 +147,8 @@ class Manifest(BaseModel):
             postgres_replica=self.postgres_replica,
             redis_url=self.redis_url,
             jwt_secret=self.jwt_secret,
+            jwt_private_key=self.jwt_private_key,
+            jwt_rs256_kid=self.jwt_rs256_kid,
             state_dir=self.state_dir,
             prometheus_url=self.prometheus_url,
             traces_url=self.traces_url,
@@ -639,6 +653,8 @@ class _Launch:
             run_id=uuid.uuid4().hex[:12],
             started_at=datetime.now(UTC),
             owner=ProcessRecord.of("owner", os.getpid()),
+            jwt_private_key=new_rs256_private_key(),
+            jwt_rs256_kid=RS256_KID,
         )
 
     def run(
@@ -873,6 +889,9 @@ class _Launch:
             f"{prefix}JWT_SECRET": self.manifest.jwt_secret,
             f"{prefix}WEBHOOK_SECRET": self.manifest.webhook_secret,
         }
+        if self.manifest.jwt_private_key:
+            public = rs256_public_key(self.manifest.jwt_private_key)
+            env[f"{prefix}JWT_PUBLIC_KEYS"] = json.dumps({self.manifest.jwt_rs256_kid: public})
         if self.manifest.traces_url:
             env["OTEL_EXPORTER_OTLP_ENDPOINT"] = self.manifest.traces_url
         if service.service_roles:

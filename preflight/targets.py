@@ -4,7 +4,9 @@ A profile names base URLs per service, headers sent with every request (auth), a
 DSNs of the services' databases and Redis, which some tests need to look behind the API.
 Environment variables override the file: PREFLIGHT_<SERVICE>_URL, PREFLIGHT_<SERVICE>_DSN,
 PREFLIGHT_<SERVICE>_REPLICA_DSN, PREFLIGHT_REDIS_URL, PREFLIGHT_SIGNING_KEY (the HS256 key that
-tokens are minted with, for suites that need callers of several roles).
+tokens are minted with, for suites that need callers of several roles), PREFLIGHT_SIGNING_KID
+(the kid the gateway knows that key by), PREFLIGHT_RS256_PRIVATE_KEY and PREFLIGHT_RS256_KID (a
+PEM private key whose public half the gateway pins under that kid, for the JWT attack tests).
 """
 
 import json
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from reference_services.catalog import SERVICES
+from reference_services.gateway.entrypoints.authentication import EMBEDDED_KID
 
 if TYPE_CHECKING:
     from preflight.stack import StackInfo
@@ -45,6 +48,11 @@ class Target:
     allow_destructive: bool = False
     allow_load_hosts: tuple[str, ...] = ()
     signing_key: str | None = None
+    signing_kid: str | None = None
+    """The kid of the HS256 signing key at the gateway, if it is known by one."""
+    rs256_private_key: str | None = None
+    """PEM private key of an RS256 key the gateway pins (under rs256_kid)."""
+    rs256_kid: str | None = None
     stack_dir: str | None = None
     traces_url: str | None = None
     """Where spans can be read: the embedded stack's OTLP receiver, or a Jaeger query API."""
@@ -79,6 +87,9 @@ class Target:
             allow_destructive=bool(data.get("allow_destructive", False)),
             allow_load_hosts=tuple(data.get("allow_load_hosts", ())),
             signing_key=data.get("signing_key"),
+            signing_kid=data.get("signing_kid"),
+            rs256_private_key=data.get("rs256_private_key"),
+            rs256_kid=data.get("rs256_kid"),
             stack_dir=data.get("stack_dir"),
             traces_url=data.get("traces_url"),
             traces_api=data.get("traces_api", "preflight"),
@@ -155,8 +166,13 @@ def load_profile(path: Path, environ: Mapping[str, str] | None = None) -> Target
                 databases[service].primary, env[prefix + "REPLICA_DSN"]
             )
     redis_url = env.get("PREFLIGHT_REDIS_URL", redis_url)
-    signing_key = _strings(_table(data, "auth", path), "auth", env).get("signing_key")
-    signing_key = env.get("PREFLIGHT_SIGNING_KEY", signing_key)
+    auth = _strings(_table(data, "auth", path), "auth", env)
+    signing_key = env.get("PREFLIGHT_SIGNING_KEY", auth.get("signing_key"))
+    signing_kid = env.get("PREFLIGHT_SIGNING_KID", auth.get("signing_kid"))
+    rs256_private_key = env.get("PREFLIGHT_RS256_PRIVATE_KEY", auth.get("rs256_private_key"))
+    rs256_kid = env.get("PREFLIGHT_RS256_KID", auth.get("rs256_kid"))
+    if bool(rs256_private_key) != bool(rs256_kid):
+        raise TargetError(f"{path}: [auth] rs256_private_key and rs256_kid go together")
 
     observability = _strings(_table(data, "observability", path), "observability", env)
     jaeger_url = observability.get("jaeger_url")
@@ -188,6 +204,9 @@ def load_profile(path: Path, environ: Mapping[str, str] | None = None) -> Target
         allow_destructive=bool(meta.get("allow_destructive", False)),
         allow_load_hosts=tuple(allow_hosts),
         signing_key=signing_key,
+        signing_kid=signing_kid or None,
+        rs256_private_key=rs256_private_key or None,
+        rs256_kid=rs256_kid or None,
         stack_dir=str(meta["stack_dir"]) if meta.get("stack_dir") else None,
         traces_url=_check_url(traces_url, "observability traces URL", ("http", "https"))
         if traces_url
@@ -224,8 +243,15 @@ def write_profile(target: Target, path: Path) -> Path:
             lines.append(f"replica = {quoted(dsns.replica)}")
     if target.redis_url:
         lines += ["", "[redis]", f"url = {quoted(target.redis_url)}"]
-    if target.signing_key:
-        lines += ["", "[auth]", f"signing_key = {quoted(target.signing_key)}"]
+    auth = {
+        "signing_key": target.signing_key,
+        "signing_kid": target.signing_kid,
+        "rs256_private_key": target.rs256_private_key,
+        "rs256_kid": target.rs256_kid,
+    }
+    if any(auth.values()):
+        lines += ["", "[auth]"]
+        lines += [f"{name} = {quoted(value)}" for name, value in auth.items() if value]
     if target.traces_url or target.prometheus_url:
         lines += ["", "[observability]"]
         if target.traces_url:
@@ -255,6 +281,9 @@ def from_stack(info: "StackInfo") -> Target:
         allow_destructive=True,
         allow_load_hosts=(),
         signing_key=info.jwt_secret or None,
+        signing_kid=EMBEDDED_KID if info.jwt_secret else None,
+        rs256_private_key=info.jwt_private_key or None,
+        rs256_kid=info.jwt_rs256_kid or None,
         stack_dir=info.state_dir or None,
         traces_url=info.traces_url or None,
         prometheus_url=info.prometheus_url or None,

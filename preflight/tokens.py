@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -38,6 +38,15 @@ def signing_key(target_or_secret: Target | str) -> str:
     return key
 
 
+def rs256_key(target: Target) -> tuple[str, str]:
+    """The target's RS256 private key (PEM) and the kid its gateway pins the public half under."""
+    if not target.rs256_private_key or not target.rs256_kid:
+        raise TokenConfigError(
+            f"target {target.name!r} has no RS256 key ([auth] rs256_private_key and rs256_kid)"
+        )
+    return target.rs256_private_key, target.rs256_kid
+
+
 def mint(
     target_or_secret: Target | str,
     roles: str | Iterable[str],
@@ -48,9 +57,11 @@ def mint(
     rate_limit: RateLimit | None = None,
     kid: str | None = None,
     now: float | None = None,
+    algorithm: Literal["HS256", "RS256"] = "HS256",
 ) -> str:
     """A token of these roles for these plants ("*": all). The subject (the rate-limit bucket)
-    is new for every token unless given."""
+    is new for every token unless given. RS256 signs with the target's private key, under its
+    kid unless another is given."""
     role_list = [roles] if isinstance(roles, str) else list(roles)
     plant_list = [plants] if isinstance(plants, str) else list(plants)
     unknown = sorted(set(role_list) - set(ROLES))
@@ -60,8 +71,15 @@ def mint(
         )
     if not plant_list:
         raise TokenConfigError("a token needs at least one plant (or all plants)")
+    if algorithm == "HS256":
+        key = signing_key(target_or_secret)
+    elif isinstance(target_or_secret, str):
+        raise TokenConfigError("RS256 tokens are signed with a target's private key")
+    else:
+        key, pinned_kid = rs256_key(target_or_secret)
+        kid = kid or pinned_kid
     return issue_token(
-        signing_key(target_or_secret),
+        key,
         subject=subject or f"{'+'.join(sorted(role_list))}-{uuid.uuid4().hex[:12]}",
         roles=role_list,
         plants=plant_list,
@@ -69,6 +87,7 @@ def mint(
         kid=kid,
         rate_limit=rate_limit,
         now=now,
+        algorithm=algorithm,
     )
 
 

@@ -4,9 +4,9 @@
         ... subscribe hooks.url ...
         hooks.wait_for(lambda r: r.json()["subject"] == order_id)
 
-Each request is kept with its headers, body and arrival time; `verified(secret)` checks its
-signature (reference_services.platform.webhook_signatures). Answers are taken in order from
-`answers`, then `default_status`.
+Each request (of any method) is kept with its headers, body and arrival time; `verified(secret)`
+checks its signature (reference_services.platform.webhook_signatures). Answers are taken in order
+from `answers`, then `default_status`; a 3xx answer carries `Location: redirect_to`.
 """
 
 import threading
@@ -37,6 +37,7 @@ class Received:
     at: float
     """time.monotonic() on arrival."""
     answered: int
+    method: str = "POST"
 
     def json(self) -> Any:
         return orjson.loads(self.body)
@@ -59,9 +60,16 @@ class Received:
 
 
 class WebhookReceiver:
-    def __init__(self, answers: Iterable[int] = (), default_status: int = 204) -> None:
+    def __init__(
+        self,
+        answers: Iterable[int] = (),
+        default_status: int = 204,
+        *,
+        redirect_to: str | None = None,
+    ) -> None:
         self._answers = list(answers)
         self.default_status = default_status
+        self.redirect_to = redirect_to
         self._received: list[Received] = []
         self._lock = threading.Lock()
         receiver = self
@@ -78,11 +86,16 @@ class WebhookReceiver:
                         body=body,
                         at=time.monotonic(),
                         answered=status,
+                        method=self.command,
                     )
                 )
                 self.send_response(status)
+                if 300 <= status < 400 and receiver.redirect_to is not None:
+                    self.send_header("Location", receiver.redirect_to)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+
+            do_GET = do_PUT = do_PATCH = do_DELETE = do_POST
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

@@ -57,8 +57,9 @@ SERVICES: tuple[ServiceSpec, ...] = (
         database="notification",
         env_prefix="NOTIFICATION_",
         env=(
-            # The stack's CRM and the tests' webhook receivers listen on loopback.
-            ("NOTIFICATION_CALLBACK_ALLOWLIST", "127.0.0.1/32,::1/128"),
+            # The stack's CRM and the tests' webhook receivers listen on loopback, named by address:
+            # only URLs naming these literally pass, not names resolving to loopback (localhost).
+            ("NOTIFICATION_CALLBACK_ALLOWLIST", "127.0.0.1,::1"),
             # Short enough for a test to see the hold alert fire, long beyond the noise.
             ("NOTIFICATION_HOLD_ALERT_AFTER_S", "3"),
             ("NOTIFICATION_SCAN_INTERVAL_S", "0.5"),

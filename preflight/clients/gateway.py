@@ -75,10 +75,12 @@ class GatewayCallers:
         roles: str | Iterable[str],
         plants: str | Iterable[str] = (ALL_PLANTS,),
         *,
+        subject: str | None = None,
         rate_limit: RateLimit | None = None,
     ) -> GatewayClient:
+        """A client with a new token; of a new subject (its own rate-limit bucket) unless given."""
         client = GatewayClient.for_target(
-            self.target, roles, plants, run_id=self.run_id, rate_limit=rate_limit
+            self.target, roles, plants, run_id=self.run_id, subject=subject, rate_limit=rate_limit
         )
         self.clients.append(client)
         return client

@@ -21,7 +21,8 @@ class NotificationSettings(ConsumerSettings):
     scan_interval_s: float = Field(default=15, gt=0)
     callback_allowlist: str = Field(
         default="",
-        description="Comma-separated networks (CIDR) or host names allowed although private",
+        description="Comma-separated networks (CIDR: any name resolving into them), addresses "
+        "(only URLs naming them literally) or host names allowed although private",
     )
 
     delivery_timeout_s: float = Field(default=5.0, gt=0)

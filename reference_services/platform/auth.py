@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 ISSUER = "preflight"
 AUDIENCE = "plant-api"
@@ -118,8 +120,10 @@ def issue_token(
     audience: str = AUDIENCE,
     rate_limit: RateLimit | None = None,
     now: float | None = None,
+    algorithm: Literal["HS256", "RS256"] = "HS256",
 ) -> str:
-    """An HS256 token, as the embedded stack's identity provider would issue it."""
+    """A token as the embedded stack's identity provider would issue it: HS256 with a secret,
+    or RS256 with a PEM private key."""
     issued = int(now if now is not None else time.time())
     claims: dict[str, Any] = {
         "iss": issuer,
@@ -134,7 +138,27 @@ def issue_token(
     if rate_limit is not None:
         claims["rate_limit"] = {"per_second": rate_limit.per_second, "burst": rate_limit.burst}
     headers = {"kid": kid} if kid else None
-    return jwt.encode(claims, secret, algorithm="HS256", headers=headers)
+    return jwt.encode(claims, secret, algorithm=algorithm, headers=headers)
+
+
+def new_rs256_private_key() -> str:
+    """A fresh 2048-bit RSA private key as PKCS#8 PEM (an identity provider's signing key)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def rs256_public_key(private_pem: str) -> str:
+    """The PEM public key (SubjectPublicKeyInfo) a verifier pins for this private key."""
+    key = serialization.load_pem_private_key(private_pem.encode(), password=None)
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 def hs256_verifier(secret: str, kid: str = "embedded") -> TokenVerifier:

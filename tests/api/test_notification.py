@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from fixtures.mes import MesFactory, Plant
-from fixtures.notification import Subscribe
+from fixtures.notification import Subscribe, settled_deliveries
 from preflight.clients.events import ENVELOPE, EventStream
 from preflight.clients.mes import MesClient
 from preflight.clients.notification import NotificationClient
@@ -46,10 +46,6 @@ def delivered_log(
     response = notification.deliveries(subscription_id, event_id=event_id)
     items: list[dict[str, Any]] = expect_status(response, 200)["items"]
     return items
-
-
-def settled(items: list[dict[str, Any]]) -> bool:
-    return bool(items) and all(item["status"] != "pending" for item in items)
 
 
 def test_rules_name_their_thresholds_and_the_subscribable_event_types(
@@ -190,11 +186,7 @@ def test_a_failing_receiver_is_retried_with_growing_delays_and_every_attempt_is_
     expect_status(mes.transition(order["id"], "release"), 200)
 
     received = hook.receiver.wait_for(lambda r: r.json()["subject"] == order["id"], count=4)
-    log = wait_until(
-        lambda: (items := delivered_log(notification, hook.id)) and settled(items) and items,
-        timeout=10,
-        description="the delivery to settle",
-    )
+    log = settled_deliveries(notification, hook.id)
 
     (delivery,) = log
     assert delivery["status"] == "delivered"
@@ -233,11 +225,7 @@ def test_a_receiver_that_refuses_for_good_is_not_retried(
     order = mes_factory.create_order(plant)
     expect_status(mes.transition(order["id"], "release"), 200)
 
-    log = wait_until(
-        lambda: (items := delivered_log(notification, hook.id)) and settled(items) and items,
-        timeout=10,
-        description="the delivery to settle",
-    )
+    log = settled_deliveries(notification, hook.id)
 
     (delivery,) = log
     assert delivery["status"] == "failed"

@@ -60,25 +60,24 @@ def test_the_matrix_covers_every_operation_of_the_contract() -> None:
 
 @pytest.mark.parametrize("role", ROLES)
 def test_each_role_reaches_exactly_the_operations_its_policy_grants(
-    role: str, target: Any, run_id: str
+    role: str, callers: GatewayCallers
 ) -> None:
     table = Table()
     wrong: list[str] = []
-    with GatewayCallers(target, run_id=run_id) as callers:
-        client = callers(role, "P1")
-        for method, template in operations():
-            path = concrete(template)
-            decision = table.decide(frozenset({role}), method, path[len(PUBLIC_PREFIX) :])
-            assert decision is not None
-            body = {} if method in ("POST", "PUT", "PATCH") else None
-            response = client.http.request(method, client.gateway_url + path, json=body)
-            refused = response.status_code == 403
-            if refused == decision.allowed:
-                wrong.append(
-                    f"{method} {template}: policy {'allows' if decision.allowed else 'denies'},"
-                    f" gateway answered {response.status_code}"
-                )
-            assert response.status_code < 500 or response.status_code == 503, (
-                f"{method} {template} -> {response.status_code}: {response.text[:300]}"
+    client = callers(role, "P1")
+    for method, template in operations():
+        path = concrete(template)
+        decision = table.decide(frozenset({role}), method, path[len(PUBLIC_PREFIX) :])
+        assert decision is not None
+        body: dict[str, Any] | None = {} if method in ("POST", "PUT", "PATCH") else None
+        response = client.http.request(method, client.gateway_url + path, json=body)
+        refused = response.status_code == 403
+        if refused == decision.allowed:
+            wrong.append(
+                f"{method} {template}: policy {'allows' if decision.allowed else 'denies'},"
+                f" gateway answered {response.status_code}"
             )
+        assert response.status_code < 500 or response.status_code == 503, (
+            f"{method} {template} -> {response.status_code}: {response.text[:300]}"
+        )
     assert wrong == [], "\n".join(wrong)

@@ -3,14 +3,11 @@ deeply nested JSON and huge page sizes are refused with a clear problem, and no 
 whatever the input, carries a stack trace, SQL or a driver's name. Also API7 (SSRF): callback
 URLs naming the metadata address in encodings a naive check misses are refused."""
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
 from fixtures.mes import MesFactory, Plant
 from preflight.clients.gateway import GatewayCallers, GatewayClient
-from preflight.targets import Target
 
 LEAKS = (
     "Traceback",
@@ -25,19 +22,13 @@ LEAKS = (
 
 
 @pytest.fixture
-def planner(target: Target, run_id: str, plant: Plant) -> Iterator[GatewayClient]:
-    if "gateway" not in target.services or not target.signing_key:
-        pytest.skip("needs the target's gateway and a signing key to mint tokens with")
-    with GatewayCallers(target, run_id=run_id) as callers:
-        yield callers("planner", plant.code)
+def planner(callers: GatewayCallers, plant: Plant) -> GatewayClient:
+    return callers("planner", plant.code)
 
 
 @pytest.fixture
-def admin(target: Target, run_id: str) -> Iterator[GatewayClient]:
-    if "gateway" not in target.services or not target.signing_key:
-        pytest.skip("needs the target's gateway and a signing key to mint tokens with")
-    with GatewayCallers(target, run_id=run_id) as callers:
-        yield callers("admin")
+def admin(callers: GatewayCallers) -> GatewayClient:
+    return callers("admin")
 
 
 def assert_clean_problem(response: httpx.Response, *statuses: int) -> None:

@@ -3,22 +3,10 @@ gateway: a token sees and changes only its plants' orders, and a body cannot set
 server decides (id, status, version, another plant)."""
 
 import uuid
-from collections.abc import Iterator
-
-import pytest
 
 from fixtures.mes import MesFactory, Plant
 from preflight.clients.gateway import GatewayCallers
 from preflight.expect import expect_status
-from preflight.targets import Target
-
-
-@pytest.fixture
-def callers(target: Target, run_id: str) -> Iterator[GatewayCallers]:
-    if "gateway" not in target.services or not target.signing_key:
-        pytest.skip("needs the target's gateway and a signing key to mint tokens with")
-    with GatewayCallers(target, run_id=run_id) as made:
-        yield made
 
 
 def test_an_order_of_another_plant_is_invisible_and_untouchable(

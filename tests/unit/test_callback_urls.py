@@ -67,6 +67,21 @@ def test_the_allowlist_admits_networks_and_exact_host_names() -> None:
         check("http://169.254.169.254/", [ipaddress.ip_address("169.254.169.254")], allow)
 
 
+@pytest.mark.parametrize("host", ["localhost", "vm", "127.1", "2130706433", "[::ffff:127.0.0.1]"])
+def test_a_bare_address_admits_only_urls_naming_it_not_names_resolving_to_it(host: str) -> None:
+    allow = Allowlist.parse("127.0.0.1, [::1]")
+
+    check("http://127.0.0.1:8080/x", [ipaddress.ip_address("127.0.0.1")], allow)
+    check("http://[::1]:8080/x", [ipaddress.ip_address("::1")], allow)
+    with pytest.raises(RefusedUrl, match="loopback"):
+        check(f"http://{host}:8080/x", [ipaddress.ip_address("127.0.0.1")], allow)
+
+
+def test_an_allowlist_entry_with_a_slash_must_be_a_network() -> None:
+    with pytest.raises(ValueError, match="not a network"):
+        Allowlist.parse("127.0.0.1/33")
+
+
 @pytest.mark.parametrize(
     ("url", "message"),
     [

@@ -18,7 +18,13 @@ from preflight.cli import app
 from preflight.targets import Target
 from preflight.tokens import TokenConfigError, mint
 from reference_services.gateway.entrypoints.authentication import TokenCache, build_verifier
-from reference_services.platform.auth import RateLimit, TokenError, issue_token
+from reference_services.platform.auth import (
+    RateLimit,
+    TokenError,
+    issue_token,
+    new_rs256_private_key,
+    rs256_public_key,
+)
 
 SECRET = "unit-test-secret-of-enough-length-32b"
 
@@ -63,6 +69,21 @@ def test_a_target_signs_with_its_signing_key() -> None:
     identity = build_verifier(SECRET, {}).verify(mint(target, "admin", subject="ops"))
 
     assert (identity.subject, identity.plant_scope) == ("ops", "*")
+
+
+def test_a_target_with_an_rs256_key_mints_rs256_tokens_under_its_kid() -> None:
+    private = new_rs256_private_key()
+    target = Target(
+        name="idp", services={}, signing_key=SECRET, rs256_private_key=private, rs256_kid="idp-1"
+    )
+    verifier = build_verifier(SECRET, {"idp-1": rs256_public_key(private)})
+
+    token = mint(target, "planner", "P1", subject="erp", algorithm="RS256")
+
+    assert jwt.get_unverified_header(token) == {"alg": "RS256", "kid": "idp-1", "typ": "JWT"}
+    assert verifier.verify(token).subject == "erp"
+    with pytest.raises(TokenConfigError, match="no RS256 key"):
+        mint(Target(name="hs-only", services={}, signing_key=SECRET), "admin", algorithm="RS256")
 
 
 def test_rs256_keys_verify_by_kid_and_cannot_be_used_as_hmac_secrets() -> None:

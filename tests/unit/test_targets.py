@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from preflight.targets import DatabaseDsns, Target, TargetError, load_profile, write_profile
+from reference_services.platform.auth import new_rs256_private_key
 
 PROFILE = """
 [target]
@@ -99,6 +100,18 @@ def test_write_profile_round_trips(tmp_path: Path) -> None:
         redis_url="redis://127.0.0.1:6380/0",
         allow_destructive=True,
         signing_key="s3cret",
+        signing_kid="embedded",
+        rs256_private_key=new_rs256_private_key(),  # a PEM: lines in a TOML string
+        rs256_kid="embedded-rs256",
     )
     assert load_profile(write_profile(target, tmp_path / "t.toml"), {}) == target
     assert Target.from_json(target.to_json()) == target
+
+
+def test_an_rs256_key_needs_its_kid(tmp_path: Path) -> None:
+    profile = tmp_path / "p.toml"
+    profile.write_text('[services]\ngateway = "https://gw.example"\n[auth]\nrs256_kid = "k1"\n')
+
+    with pytest.raises(TargetError, match="rs256_private_key and rs256_kid go together"):
+        load_profile(profile, {})
+    assert load_profile(profile, {"PREFLIGHT_RS256_PRIVATE_KEY": "PEM"}).rs256_kid == "k1"

@@ -3,9 +3,12 @@
 A URL must be http(s), without credentials, and every address its host resolves to must be a
 public one: loopback, private (RFC 1918, unique local), link-local (which holds the clouds'
 metadata endpoints, 169.254.169.254), carrier-grade NAT, multicast, reserved and unspecified
-addresses are refused, also when written as IPv4-mapped IPv6, unless the allowlist names the host
-or a network holding the address. Pure: resolving the host is the caller's job, and is done
-again before each delivery so a name that later resolves elsewhere is caught then.
+addresses are refused, also when written as IPv4-mapped IPv6, unless the allowlist admits them:
+a host name admits that name whatever it resolves to, a network (CIDR) every address in it
+whatever the name, and a bare address only URLs that name that address literally (so
+"127.0.0.1" admits http://127.0.0.1:8080/ but not http://localhost:8080/, nor any other name
+that resolves to it). Pure: resolving the host is the caller's job, and is done again before
+each delivery so a name that later resolves elsewhere is caught then.
 """
 
 import ipaddress
@@ -25,23 +28,35 @@ class RefusedUrl(ValueError):
 class Allowlist:
     networks: tuple[Network, ...] = ()
     hosts: frozenset[str] = frozenset()
+    literals: frozenset[Address] = frozenset()
 
     @classmethod
     def parse(cls, text: str) -> "Allowlist":
-        """From "127.0.0.1/32, 10.1.0.0/16, hooks.internal": networks and exact host names."""
+        """From "10.1.0.0/16, 127.0.0.1, ::1, hooks.internal": networks, addresses a URL names
+        literally, and exact host names."""
         networks: list[Network] = []
         hosts: set[str] = set()
+        literals: set[Address] = set()
         for item in (part.strip() for part in text.split(",")):
             if not item:
                 continue
-            try:
-                networks.append(ipaddress.ip_network(item, strict=False))
-            except ValueError:
+            if "/" in item:
+                try:
+                    networks.append(ipaddress.ip_network(item, strict=False))
+                except ValueError:
+                    raise ValueError(f"not a network: {item!r}") from None
+            elif (address := literal_address(item.strip("[]"))) is not None:
+                literals.add(address)
+            else:
                 hosts.add(item.lower().rstrip("."))
-        return cls(tuple(networks), frozenset(hosts))
+        return cls(tuple(networks), frozenset(hosts), frozenset(literals))
 
     def admits(self, host: str, address: Address) -> bool:
-        return host in self.hosts or any(address in network for network in self.networks)
+        return (
+            host in self.hosts
+            or literal_address(host) in self.literals
+            or any(address in network for network in self.networks)
+        )
 
 
 def parse(url: str) -> SplitResult:

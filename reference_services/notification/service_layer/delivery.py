@@ -3,8 +3,10 @@
 A 2xx answer delivers. 408, 425, 429 and 5xx answers, timeouts and connection errors are retried
 with exponential backoff and jitter until the attempts run out (dead). Any other 4xx means the
 receiver refuses the delivery for good (failed), as does a URL whose host now resolves to an
-address the policy refuses. Redirects are not followed. Each attempt is written to the delivery
-log; a delivery is claimed with a lease, so a worker that dies mid-send leaves it to another.
+address the policy refuses. Redirects are not followed (a receiver could point them anywhere,
+past the URL check): a 3xx answer fails the delivery for good too. Each attempt is written to the
+delivery log; a delivery is claimed with a lease, so a worker that dies mid-send leaves it to
+another.
 """
 
 import asyncio
@@ -132,6 +134,9 @@ class DeliveryWorker:
             return AttemptResult(started, duration_ms, status, None, "delivered")
         if status is not None:
             error = f"HTTP {status}"
+            if 300 <= status < 400:
+                error = f"HTTP {status}: redirects are not followed"
+                return AttemptResult(started, duration_ms, status, error, "failed")
             if 400 <= status < 500 and status not in RETRIED_STATUSES:
                 return AttemptResult(started, duration_ms, status, error, "failed")
         if item.attempt >= self.policy.max_attempts:
