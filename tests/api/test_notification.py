@@ -5,12 +5,13 @@ reclaims. Receivers are real HTTP servers on loopback (preflight.webhook_receive
 import itertools
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
 
+from fixtures.events import envelope_like
 from fixtures.mes import MesFactory, Plant
 from fixtures.notification import Subscribe
 from preflight.clients.events import ENVELOPE, EventStream
@@ -19,7 +20,6 @@ from preflight.clients.notification import NotificationClient
 from preflight.expect import expect_problem, expect_status
 from preflight.targets import Target
 from preflight.waits import wait_until
-from reference_services.platform.events import validation_errors
 
 GROUP = "notification"
 DEAD_LETTERS = f"mes.events.dead.{GROUP}"
@@ -357,30 +357,6 @@ def test_a_duplicated_stream_entry_is_delivered_once(
     completions = [r for r in hook.receiver.received if r.json()["subject"] == order["id"]]
     assert len(completions) == 1
     assert len(delivered_log(notification, hook.id, event_id=entry["id"])) == 1
-
-
-def envelope_like(order: dict[str, Any], **changes: Any) -> dict[bytes, bytes]:
-    """A stream entry shaped like the relay's: the order's completion, which the MES never
-    published (the order is still planned)."""
-    data = {
-        "order_id": order["id"],
-        **{k: order[k] for k in ("order_ref", "customer_ref", "plant", "sku", "quantity")},
-        **{k: order[k] for k in ("priority", "due_date", "created_at", "version")},
-        "status": "completed",
-        "previous_status": "in_progress",
-    }
-    document = {
-        "specversion": "1.0",
-        "id": str(uuid.uuid4()),
-        "type": "order.completed",
-        "source": "mes",
-        "time": datetime.now(UTC).isoformat(),
-        "subject": order["id"],
-        "sequence": 2**40,
-        "data": data,
-    } | changes
-    assert not validation_errors(document) or "subject" in changes
-    return {ENVELOPE: orjson.dumps(document)}
 
 
 @pytest.mark.destructive
