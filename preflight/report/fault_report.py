@@ -129,6 +129,12 @@ class FaultUnderLoad:
             self.fault = started
             yield started
 
+    def unknown_outcomes_since(self, moment: float) -> int:
+        """Attempts answered with an unknown outcome (info) from `moment` on."""
+        return sum(
+            1 for op in self.load.history.operations if op.outcome == "info" and op.at >= moment
+        )
+
     def server_errors(self) -> Counter[str]:
         """Answers of 500 and above other than 503 (a refusal the client may retry), by detail:
         a fault the service should have turned into a 503 crashed a request instead."""

@@ -18,13 +18,8 @@ from preflight.report.fault_report import UnderLoad
 from preflight.targets import Target
 from preflight.tokens import mint
 from preflight.waits import wait_until
-from preflight.write_load import WriteLoad
 
 pytestmark = [pytest.mark.destructive, pytest.mark.slow]
-
-
-def unknown_outcomes_since(load: WriteLoad, moment: float) -> int:
-    return sum(1 for op in load.history.operations if op.outcome == "info" and op.at >= moment)
 
 
 def test_a_crashed_primary_loses_no_acknowledged_order_and_refuses_writes_with_503(
@@ -44,7 +39,7 @@ def test_a_crashed_primary_loses_no_acknowledged_order_and_refuses_writes_with_5
     ):
         # The writes in flight and those arriving meanwhile meet a primary that is gone.
         wait_until(
-            lambda: unknown_outcomes_since(run.load, fault.started) >= 20,
+            lambda: run.unknown_outcomes_since(fault.started) >= 20,
             timeout=15,
             description="writes to fail while the primary is down",
         )
