@@ -18,7 +18,13 @@ import pytest
 from fixtures.events import envelope_like
 from fixtures.mes import MesFactory, Plant
 from preflight.clients.events import ENVELOPE, EventStream
-from preflight.faults import Fault, service_killed
+from preflight.faults import (
+    Fault,
+    Latency,
+    ServicePaths,
+    behind_fault_proxies,
+    service_killed,
+)
 from preflight.history import DeliveryVerdict, compare
 from preflight.report.fault_report import UnderLoad
 from preflight.targets import Target
@@ -27,6 +33,7 @@ from preflight.waits import wait_until
 pytestmark = [pytest.mark.destructive, pytest.mark.slow]
 
 GROUP = "reporting"
+LATE = Latency(0.1, jitter_s=0.02)
 DEAD_LETTERS = f"mes.events.dead.{GROUP}"
 
 
@@ -62,6 +69,11 @@ def applied(reporting_db: str, plant: str) -> Counter[str]:
             "SELECT order_id::text, events_applied FROM report_orders WHERE plant = %s", (plant,)
         ).fetchall()
     return Counter({order_id: int(count) for order_id, count in rows})
+
+
+def pending(events: EventStream) -> int:
+    """Entries the group's consumers read and did not acknowledge yet."""
+    return int(events.redis.xpending(events.stream, GROUP)["pending"])
 
 
 def group_idle(events: EventStream) -> bool:
@@ -117,37 +129,45 @@ def duplicate_deliveries(events: EventStream, mes_db: str, plant: str, mark: str
     return f"copies added {len(ours[::3])}, rows republished {republished}"
 
 
+@pytest.fixture
+def reporting_paths(state_dir: Path) -> Iterator[ServicePaths]:
+    """The reporting service reaching its database (and Redis) through fault proxies."""
+    with behind_fault_proxies("reporting", state_dir, seed=7) as paths:
+        yield paths
+
+
 def test_a_consumer_killed_mid_batch_under_load_applies_every_event_once(
-    target: Target,
+    state_dir: Path,
+    reporting_paths: ServicePaths,
     under_load: UnderLoad,
     events: EventStream,
     mes_db: str,
     reporting_db: str,
     plant: Plant,
 ) -> None:
-    assert target.stack_dir is not None
+    assert reporting_paths.postgres is not None
     mark = events.mark()
-    with under_load(duration_s=10) as run:
-        # Killed while batches come in: some events applied, some read but not acknowledged
-        # (pending with the dead consumer), the rest not read yet.
+    # Each round trip to its database 100 ms late: a batch stays read but unacknowledged long
+    # enough for the kill to land in the middle of one.
+    with reporting_paths.postgres.toxic(LATE), under_load(duration_s=20) as run:
         wait_until(
-            lambda: applied(reporting_db, plant.code).total() >= 50,
+            lambda: applied(reporting_db, plant.code).total() >= 50 and pending(events) > 0,
             timeout=30,
-            description="the reporting service to apply the first events",
+            interval=0.02,
+            description="the reporting service in the middle of a batch",
         )
-        with run.injected(service_killed("reporting", Path(target.stack_dir))) as fault:
-            pending = events.redis.xpending(events.stream, GROUP)["pending"]
+        killed = service_killed("reporting", state_dir, env=reporting_paths.env)
+        with run.injected(killed) as fault:
+            held = pending(events)  # read by the dead consumer, never acknowledged
             before = applied(reporting_db, plant.code).total()
             run.load.wait_for_acknowledged(run.load.acknowledged() + 100)  # writes go on
             copies = duplicate_deliveries(events, mes_db, plant.code, mark)
-        run.notes = (
-            f"consumer SIGKILLed with {pending} entries pending, {before} events applied; {copies}"
-        )
+        run.notes = f"consumer SIGKILLed with {held} entries pending, {before} applied; {copies}"
     assert fault.healed is not None
 
     verdict = delivered_once(events, mes_db, reporting_db, plant.code, fault.healed, run.notes)
-    assert verdict.produced >= run.load.acknowledged()
-    assert before < verdict.produced, "the consumer was killed before the load had ended"
+    assert held > 0, "the consumer was not killed in the middle of a batch"
+    assert verdict.produced >= run.load.acknowledged() > before
 
 
 def test_a_poison_event_under_load_goes_to_the_dead_letter_stream_and_the_rest_flows_on(
