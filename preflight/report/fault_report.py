@@ -39,6 +39,16 @@ def created_events_on_primary(mes_db: str, plant: str) -> Counter[str]:
     return Counter({ref: int(count) for ref, count in rows})
 
 
+def unpublished_events(mes_db: str, plant: str) -> int:
+    """Events of the plant's orders the outbox relay has not published yet."""
+    with psycopg.connect(mes_db) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL AND payload->>'plant' = %s",
+            (plant,),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
 class FaultReport:
     """Checks a run's writes against the primary and reports the figures: printed, attached to
     Allure, and written for the gate's summary."""

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from fixtures.events import envelope_like
+from fixtures.events import envelope_like, poison_like, wait_for_dead_poison
 from fixtures.mes import MesFactory, Plant
 from fixtures.notification import Subscribe
 from preflight.clients.events import ENVELOPE, EventStream
@@ -22,7 +22,6 @@ from preflight.targets import Target
 from preflight.waits import wait_until
 
 GROUP = "notification"
-DEAD_LETTERS = f"mes.events.dead.{GROUP}"
 
 
 @pytest.fixture
@@ -370,31 +369,13 @@ def test_a_poison_event_goes_to_the_dead_letter_stream_after_the_attempts_and_th
 ) -> None:
     hook = subscribe(["order.cancelled"], plant=plant.code)
     order = mes_factory.create_order(plant)
-    poison = envelope_like(order, subject="not-an-order-id")
+    poison = poison_like(order)
 
     poison_id = events.redis.xadd(events.stream, poison).decode()  # type: ignore[union-attr]
     expect_status(mes.transition(order["id"], "cancel"), 200)
 
     hook.receiver.wait_for(lambda r: r.json()["subject"] == order["id"])  # not blocked by it
-    dead = wait_until(
-        lambda: [
-            fields
-            for _, fields in events.redis.xrange(DEAD_LETTERS, min="-", max="+")  # type: ignore[union-attr]
-            if fields.get(b"entry_id") == poison_id.encode()
-        ],
-        timeout=60,
-        interval=0.5,
-        description="the poison entry in the dead-letter stream",
-    )
-    (record,) = dead
-    assert record[b"group"] == GROUP.encode()
-    assert int(record[b"attempts"]) >= 2
-    assert b"ValueError" in record[b"error"]
-    assert orjson.loads(record[ENVELOPE])["subject"] == "not-an-order-id"
-    pending = events.redis.xpending_range(
-        events.stream, GROUP, min=poison_id, max=poison_id, count=1
-    )
-    assert pending == []
+    wait_for_dead_poison(events, GROUP, poison_id)
 
 
 @pytest.mark.destructive

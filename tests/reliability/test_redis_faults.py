@@ -11,22 +11,13 @@ from fixtures.mes import MesFactory, Plant
 from preflight.clients.mes import MesClient
 from preflight.expect import expect_status
 from preflight.faults import Fault, redis_paused, redis_restarted
-from preflight.report.fault_report import UnderLoad, orders_on_primary
+from preflight.report.fault_report import UnderLoad, orders_on_primary, unpublished_events
 from preflight.targets import Target
 from preflight.waits import wait_until
 
 pytestmark = [pytest.mark.destructive, pytest.mark.slow]
 
 PAUSE_S = 4.0  # beyond the services' Redis socket timeout (2 s): their calls to it fail
-
-
-def unpublished(mes_db: str, plant: str) -> int:
-    with psycopg.connect(mes_db) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM outbox WHERE published_at IS NULL AND payload->>'plant' = %s",
-            (plant,),
-        ).fetchone()
-    return int(row[0]) if row else 0
 
 
 def reported(reporting_db: str, plant: str) -> tuple[int, int]:
@@ -69,7 +60,7 @@ def test_a_paused_and_restarted_redis_loses_nothing_and_every_consumer_catches_u
 
     present = sum(orders_on_primary(mes_db, plant.code).values())
     wait_until(
-        lambda: unpublished(mes_db, plant.code) == 0,
+        lambda: unpublished_events(mes_db, plant.code) == 0,
         timeout=60,
         description="the relay to publish every event once Redis is back",
     )
