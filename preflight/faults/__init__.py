@@ -1,6 +1,8 @@
 """Fault tools: a TCP fault proxy with Toxiproxy's vocabulary (`proxy`) and process faults on the
-embedded stack (`processes`); every fault is a context manager that heals on leaving its block."""
+embedded stack (`processes`), proxies placed between a stack's service and its PostgreSQL and Redis
+(`placement`); every fault is a context manager that heals on leaving its block."""
 
+from preflight.faults.placement import ServicePaths, behind_fault_proxies, path_faulted
 from preflight.faults.processes import (
     Fault,
     primary_crashed,
@@ -27,9 +29,12 @@ __all__ = [
     "FaultProxy",
     "Latency",
     "ResetPeer",
+    "ServicePaths",
     "Slicer",
     "Timeout",
     "Toxic",
+    "behind_fault_proxies",
+    "path_faulted",
     "primary_crashed",
     "redis_paused",
     "redis_restarted",

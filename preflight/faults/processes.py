@@ -80,28 +80,29 @@ def service_killed(
 
 
 @contextlib.contextmanager
-def primary_crashed(state_dir: Path) -> Iterator[Fault]:
+def _postgres_stopped(
+    role: stack.PostgresRole, mode: str, name: str, state_dir: Path
+) -> Iterator[Fault]:
+    """One PostgreSQL server stopped with `pg_ctl -m mode`; started again on leaving."""
+    stack.stop_postgres(role, state_dir=state_dir, mode=mode)
+    fault = Fault(name)
+    try:
+        yield fault
+    finally:
+        stack.start_postgres(role, state_dir=state_dir)
+        fault.heal()
+
+
+def primary_crashed(state_dir: Path) -> contextlib.AbstractContextManager[Fault]:
     """The PostgreSQL primary stopped with `pg_ctl -m immediate` (no checkpoint, like a power
     cut); started again on leaving: it recovers from its WAL and the replica reconnects."""
-    stack.stop_postgres("primary", state_dir=state_dir, mode="immediate")
-    fault = Fault("PostgreSQL primary crashed (pg_ctl -m immediate)")
-    try:
-        yield fault
-    finally:
-        stack.start_postgres("primary", state_dir=state_dir)
-        fault.heal()
+    name = "PostgreSQL primary crashed (pg_ctl -m immediate)"
+    return _postgres_stopped("primary", "immediate", name, state_dir)
 
 
-@contextlib.contextmanager
-def replica_stopped(state_dir: Path) -> Iterator[Fault]:
+def replica_stopped(state_dir: Path) -> contextlib.AbstractContextManager[Fault]:
     """The PostgreSQL replica stopped (`pg_ctl -m fast`); started and streaming on leaving."""
-    stack.stop_postgres("replica", state_dir=state_dir, mode="fast")
-    fault = Fault("PostgreSQL replica stopped")
-    try:
-        yield fault
-    finally:
-        stack.start_postgres("replica", state_dir=state_dir)
-        fault.heal()
+    return _postgres_stopped("replica", "fast", "PostgreSQL replica stopped", state_dir)
 
 
 def replica_promoted(state_dir: Path) -> Fault:

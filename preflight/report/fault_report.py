@@ -3,7 +3,10 @@ printed, attached to Allure and written for the gate (`preflight.report.reliabil
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import allure
@@ -34,6 +37,16 @@ def created_events_on_primary(mes_db: str, plant: str) -> Counter[str]:
             (plant,),
         ).fetchall()
     return Counter({ref: int(count) for ref, count in rows})
+
+
+def unpublished_events(mes_db: str, plant: str) -> int:
+    """Events of the plant's orders the outbox relay has not published yet."""
+    with psycopg.connect(mes_db) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL AND payload->>'plant' = %s",
+            (plant,),
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 class FaultReport:
@@ -105,3 +118,42 @@ def assert_nothing_lost(verdict: WriteVerdict, run: FaultRun) -> None:
     assert (verdict.lost, verdict.duplicated, verdict.phantom) == (0, 0, 0), verdict.summary()
     assert verdict.every_info_resolved, verdict.summary()
     assert (run.events_lost, run.events_duplicated) == (0, 0), run
+
+
+@dataclass
+class FaultUnderLoad:
+    """One reliability run: the order load writing, the fault injected meanwhile (`injected`),
+    and, once the load is over, the checker's verdict and the figures (see `under_load` in
+    tests/reliability/conftest.py, which runs it)."""
+
+    load: WriteLoad
+    fault: Fault | None = None
+    notes: str = ""
+    verdict: WriteVerdict | None = None
+    figures: FaultRun | None = None
+
+    @contextlib.contextmanager
+    def injected(self, fault: contextlib.AbstractContextManager[Fault]) -> Iterator[Fault]:
+        """The fault for the block, recorded as the run's (for its recovery time)."""
+        with fault as started:
+            self.fault = started
+            yield started
+
+    def unknown_outcomes_since(self, moment: float) -> int:
+        """Attempts answered with an unknown outcome (info) from `moment` on."""
+        return sum(
+            1 for op in self.load.history.operations if op.outcome == "info" and op.at >= moment
+        )
+
+    def server_errors(self) -> Counter[str]:
+        """Answers of 500 and above other than 503 (a refusal the client may retry), by detail:
+        a fault the service should have turned into a 503 crashed a request instead."""
+        return Counter(
+            op.detail
+            for op in self.load.history.operations
+            if op.outcome == "info" and op.detail[:1] == "5" and not op.detail.startswith("503")
+        )
+
+
+UnderLoad = Callable[..., contextlib.AbstractContextManager[FaultUnderLoad]]
+"""The reliability suite's `under_load` fixture: `with under_load(duration_s=8) as run:`."""

@@ -3,10 +3,11 @@
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from asyncpg import PostgresError
+from asyncpg import ConnectionDoesNotExistError, PostgresError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
@@ -136,9 +137,51 @@ def _sqlstate(exc: BaseException | None) -> str | None:
     return None
 
 
+UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+"""Admin shutdown, crash shutdown, cannot connect now (starting up, recovering), too many
+connections; with every connection exception (class 08): the database is not there, for now."""
+RETRY_AFTER_S = "1"
+UNREACHABLE = (ConnectionError, TimeoutError, ConnectionDoesNotExistError, PoolTimeout)
+"""Refused, reset or timed out, a connection lost in the middle of a statement, no pooled
+connection in time. A bare OSError also counts: asyncio raises one when connecting to every
+address of a name failed."""
+
+
+def database_unavailable(exc: BaseException | None) -> bool:
+    """Whether the error says the database cannot be reached now (not that the request or the
+    code is wrong), through SQLAlchemy's wrapping and the chain of causes."""
+    seen = 0
+    while exc is not None and seen < 6:
+        if isinstance(exc, UNREACHABLE) or type(exc) is OSError:
+            return True
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
+        state = getattr(exc, "sqlstate", None)
+        if isinstance(state, str) and (state.startswith("08") or state in UNAVAILABLE_SQLSTATES):
+            return True
+        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
+def unavailable(request: Request) -> Response:
+    """503 with a stable type and Retry-After: the client may retry (with its Idempotency-Key)."""
+    problem = Problem(
+        503,
+        "service-unavailable",
+        "Service unavailable",
+        "the service cannot reach its database; retry later",
+        headers={"Retry-After": RETRY_AFTER_S},
+    )
+    return problem_response(problem, request.url.path)
+
+
 async def _on_database_error(request: Request, exc: Exception) -> Response:
-    """Input the database cannot store is the client's error (422), not the server's: a NUL in
-    a query parameter or a JSON string passes every schema, and only PostgreSQL refuses it."""
+    """A database that cannot be reached is a 503 the client may retry; input the database
+    cannot store is the client's error (422), not the server's: a NUL in a query parameter or a
+    JSON string passes every schema, and only PostgreSQL refuses it."""
+    if database_unavailable(exc):
+        return unavailable(request)
     if _sqlstate(exc) not in UNSTORABLE_TEXT:
         raise exc  # a server error: the catch-all handler answers 500 and it is logged
     problem = Problem(
@@ -151,6 +194,8 @@ async def _on_database_error(request: Request, exc: Exception) -> Response:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    if database_unavailable(exc):  # wrapped on its way out (an exception group, say)
+        return unavailable(request)
     problem = Problem(500, "internal-error", "Internal server error", "the error was logged")
     return problem_response(problem, request.url.path)
 
@@ -161,4 +206,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(DBAPIError, _on_database_error)
     app.add_exception_handler(PostgresError, _on_database_error)
+    for unreachable in (*UNREACHABLE, OSError):
+        app.add_exception_handler(unreachable, _on_database_error)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -5,12 +5,13 @@ reclaims. Receivers are real HTTP servers on loopback (preflight.webhook_receive
 import itertools
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
 
+from fixtures.events import envelope_like, poison_like, wait_for_dead_poison
 from fixtures.mes import MesFactory, Plant
 from fixtures.notification import Subscribe, settled_deliveries
 from preflight.clients.events import ENVELOPE, EventStream
@@ -19,10 +20,8 @@ from preflight.clients.notification import NotificationClient
 from preflight.expect import expect_problem, expect_status
 from preflight.targets import Target
 from preflight.waits import wait_until
-from reference_services.platform.events import validation_errors
 
 GROUP = "notification"
-DEAD_LETTERS = f"mes.events.dead.{GROUP}"
 
 
 @pytest.fixture
@@ -347,30 +346,6 @@ def test_a_duplicated_stream_entry_is_delivered_once(
     assert len(delivered_log(notification, hook.id, event_id=entry["id"])) == 1
 
 
-def envelope_like(order: dict[str, Any], **changes: Any) -> dict[bytes, bytes]:
-    """A stream entry shaped like the relay's: the order's completion, which the MES never
-    published (the order is still planned)."""
-    data = {
-        "order_id": order["id"],
-        **{k: order[k] for k in ("order_ref", "customer_ref", "plant", "sku", "quantity")},
-        **{k: order[k] for k in ("priority", "due_date", "created_at", "version")},
-        "status": "completed",
-        "previous_status": "in_progress",
-    }
-    document = {
-        "specversion": "1.0",
-        "id": str(uuid.uuid4()),
-        "type": "order.completed",
-        "source": "mes",
-        "time": datetime.now(UTC).isoformat(),
-        "subject": order["id"],
-        "sequence": 2**40,
-        "data": data,
-    } | changes
-    assert not validation_errors(document) or "subject" in changes
-    return {ENVELOPE: orjson.dumps(document)}
-
-
 @pytest.mark.destructive
 def test_a_poison_event_goes_to_the_dead_letter_stream_after_the_attempts_and_the_rest_flows_on(
     target: Target,
@@ -382,31 +357,13 @@ def test_a_poison_event_goes_to_the_dead_letter_stream_after_the_attempts_and_th
 ) -> None:
     hook = subscribe(["order.cancelled"], plant=plant.code)
     order = mes_factory.create_order(plant)
-    poison = envelope_like(order, subject="not-an-order-id")
+    poison = poison_like(order)
 
     poison_id = events.redis.xadd(events.stream, poison).decode()  # type: ignore[union-attr]
     expect_status(mes.transition(order["id"], "cancel"), 200)
 
     hook.receiver.wait_for(lambda r: r.json()["subject"] == order["id"])  # not blocked by it
-    dead = wait_until(
-        lambda: [
-            fields
-            for _, fields in events.redis.xrange(DEAD_LETTERS, min="-", max="+")  # type: ignore[union-attr]
-            if fields.get(b"entry_id") == poison_id.encode()
-        ],
-        timeout=60,
-        interval=0.5,
-        description="the poison entry in the dead-letter stream",
-    )
-    (record,) = dead
-    assert record[b"group"] == GROUP.encode()
-    assert int(record[b"attempts"]) >= 2
-    assert b"ValueError" in record[b"error"]
-    assert orjson.loads(record[ENVELOPE])["subject"] == "not-an-order-id"
-    pending = events.redis.xpending_range(
-        events.stream, GROUP, min=poison_id, max=poison_id, count=1
-    )
-    assert pending == []
+    wait_for_dead_poison(events, GROUP, poison_id)
 
 
 @pytest.mark.destructive

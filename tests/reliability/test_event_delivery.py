@@ -1,39 +1,46 @@
-"""A thousand orders' events reach the reporting service exactly once, although the stream
-delivers some twice (the relay republishes rows, copies are added to the stream) and the consumer
-is killed in the middle of a batch: an operation history of what the MES committed and what the
-consumer applied, checked for lost and duplicated applications."""
+"""Events reach the reporting service exactly once under a stream of order writes (50 orders/s,
+open model, through `under_load`): its consumer killed in the middle of a batch while the stream
+delivers some events twice (copies added, rows the relay publishes again), and a poison event
+that goes to the dead-letter stream while the rest flows on. Each run ends with two checkers:
+the clients' writes against the primary (acknowledged, lost, duplicated, recovery), and the
+events the MES committed against those the consumer applied (lost, duplicated)."""
 
-import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import allure
 import psycopg
 import pytest
 
+from fixtures.events import poison_like, wait_for_dead_poison
 from fixtures.mes import MesFactory, Plant
-from preflight import stack
 from preflight.clients.events import EventStream
-from preflight.clients.mes import MesClient
-from preflight.history import History, check
-from preflight.pytest_plugin import service_url
+from preflight.faults import (
+    Fault,
+    Latency,
+    ServicePaths,
+    behind_fault_proxies,
+    service_killed,
+)
+from preflight.history import DeliveryVerdict, compare
+from preflight.report.fault_report import UnderLoad
 from preflight.targets import Target
 from preflight.waits import wait_until
 
 pytestmark = [pytest.mark.destructive, pytest.mark.slow]
 
-ORDERS = 1000
-WORKERS = 8
 GROUP = "reporting"
+LATE = Latency(0.1, jitter_s=0.02)
 
 
 @pytest.fixture
-def stack_dir(target: Target) -> Path:
-    if target.stack_dir is None or "reporting" not in target.services:
+def reporting_db(target: Target) -> str:
+    reporting = target.database("reporting")
+    if target.stack_dir is None or "reporting" not in target.services or reporting is None:
         pytest.skip("needs a stack Preflight started, with the reporting service")
-    return Path(target.stack_dir)
+    return reporting.primary
 
 
 @pytest.fixture
@@ -43,134 +50,136 @@ def events(target: Target) -> Iterator[EventStream]:
         yield stream
 
 
-def produced(mes_db: str, order_ids: list[str]) -> dict[str, list[str]]:
-    """The events the MES committed for these orders (outbox event ids by order)."""
-    found: dict[str, list[str]] = {}
+def produced(mes_db: str, plant: str) -> Counter[str]:
+    """The events the MES committed for the plant's orders, by order id."""
     with psycopg.connect(mes_db) as conn:
-        for order_id, event_id in conn.execute(
-            "SELECT aggregate_id, event_id::text FROM outbox WHERE aggregate_id = ANY(%s)",
-            (order_ids,),
-        ):
-            found.setdefault(order_id, []).append(event_id)
-    return found
+        rows = conn.execute(
+            "SELECT aggregate_id, count(*) FROM outbox WHERE payload->>'plant' = %s GROUP BY 1",
+            (plant,),
+        ).fetchall()
+    return Counter({str(order_id): int(count) for order_id, count in rows})
 
 
-def applied(reporting_db: str, order_ids: list[str]) -> Counter[str]:
-    """How many events the reporting service applied to each order (its read model's count)."""
+def applied(reporting_db: str, plant: str) -> Counter[str]:
+    """How many events the reporting service applied to each of the plant's orders."""
     with psycopg.connect(reporting_db) as conn:
         rows = conn.execute(
-            "SELECT order_id::text, events_applied FROM report_orders"
-            " WHERE order_id = ANY(%s::uuid[])",
-            (order_ids,),
+            "SELECT order_id::text, events_applied FROM report_orders WHERE plant = %s", (plant,)
         ).fetchall()
-    return Counter({order_id: count for order_id, count in rows})
+    return Counter({order_id: int(count) for order_id, count in rows})
 
 
-def applied_to_plant(reporting_db: str, plant: str) -> int:
-    with psycopg.connect(reporting_db) as conn:
-        row = conn.execute(
-            "SELECT coalesce(sum(events_applied), 0) FROM report_orders WHERE plant = %s", (plant,)
-        ).fetchone()
-    return int(row[0]) if row else 0
+def pending(events: EventStream) -> int:
+    """Entries the group's consumers read and did not acknowledge yet."""
+    return int(events.redis.xpending(events.stream, GROUP)["pending"])
 
 
-def place_orders(target: Target, run_id: str, factory: MesFactory, plant: Plant) -> list[str]:
-    """ORDERS orders from WORKERS threads, each its own client; every third released, every
-    seventh cancelled, so orders carry one to three events."""
-    local = threading.local()
-
-    def client() -> MesClient:
-        if not hasattr(local, "mes"):
-            local.mes = MesClient(service_url(target, "mes"), headers=target.headers, run_id=run_id)
-        mes: MesClient = local.mes
-        return mes
-
-    def one(n: int) -> str:
-        mes = client()
-        response = mes.create_order(factory.build_order(plant))
-        assert response.status_code == 201, response.text
-        order_id: str = response.json()["id"]
-        if n % 3 == 0:
-            assert mes.transition(order_id, "release").status_code == 200
-        if n % 7 == 0:
-            assert mes.transition(order_id, "cancel").status_code == 200
-        return order_id
-
-    with ThreadPoolExecutor(WORKERS) as pool:
-        return list(pool.map(one, range(ORDERS)))
+def group_idle(events: EventStream) -> bool:
+    groups = {g["name"].decode(): g for g in events.redis.xinfo_groups(events.stream)}
+    group = groups.get(GROUP, {})
+    return group.get("pending") == 0 and group.get("lag") == 0
 
 
-def test_every_event_is_applied_exactly_once_despite_duplicates_and_a_killed_consumer(
-    target: Target,
-    run_id: str,
-    mes_factory: MesFactory,
-    plant: Plant,
-    events: EventStream,
-    stack_dir: Path,
-    mes_db: str,
-) -> None:
-    reporting = target.database("reporting")
-    assert reporting is not None
-    mark = events.mark()
+def delivered_once(
+    events: EventStream, mes_db: str, reporting_db: str, plant: str, since: float, notes: str
+) -> DeliveryVerdict:
+    """Once the consumer has caught up (its group idle, as many applications as events), the
+    delivery checker's verdict, printed and attached with the time it took from `since`."""
+    wait_until(
+        lambda: (
+            applied(reporting_db, plant).total() >= produced(mes_db, plant).total()
+            and group_idle(events)
+        ),
+        timeout=180,
+        interval=0.5,
+        description="the reporting service to apply every event",
+    )
+    caught_up_s = time.monotonic() - since
+    verdict = compare(produced(mes_db, plant), applied(reporting_db, plant))
+    text = f"delivery: {verdict.summary()}; caught up {caught_up_s:.1f} s after the fault; {notes}"
+    print(text)
+    allure.attach(text, name="delivery verdict", attachment_type=allure.attachment_type.TEXT)
+    assert verdict.exactly_once, verdict.summary()
+    return verdict
 
-    with ThreadPoolExecutor(1) as background:
-        placing = background.submit(place_orders, target, run_id, mes_factory, plant)
-        # Kill the consumer while orders still come in: some events applied, some read but not
-        # acknowledged (pending with the dead consumer), the rest not read yet.
-        wait_until(
-            lambda: applied_to_plant(reporting.primary, plant.code) >= 100 or placing.done(),
-            timeout=120,
-            description="the reporting service to apply the first events",
+
+def duplicate_deliveries(events: EventStream, mes_db: str, plant: str, mark: str) -> str:
+    """Deliver some of the plant's events twice: a copy of every third entry since `mark` added
+    to the stream, and up to 100 published outbox rows marked for the relay to publish again."""
+    ours = [e for e in events.since(mark) if e.get("data", {}).get("plant") == plant]
+    for entry in ours[::3]:
+        fields: list[tuple[bytes, dict[bytes, bytes]]] = events.redis.xrange(  # type: ignore[assignment]
+            events.stream, min=entry["_entry"], max=entry["_entry"]
         )
-        stack.stop_service("reporting", state_dir=stack_dir, kill=True)
-        pending_at_kill = events.redis.xpending(events.stream, GROUP)["pending"]
-        half_done = applied_to_plant(reporting.primary, plant.code)
-        orders = placing.result()
-    committed = produced(mes_db, orders)
-    total = sum(len(ids) for ids in committed.values())
-    # Duplicate delivery, twice over: copies of published entries added to the stream, and rows
-    # the relay marks unpublished and publishes again.
-    ours = [e for e in events.since(mark) if e["subject"] in set(orders)]
-    for entry in ours[: len(ours) // 3]:
-        fields = events.redis.xrange(events.stream, min=entry["_entry"], max=entry["_entry"])
-        events.redis.xadd(events.stream, fields[0][1])
+        events.redis.xadd(events.stream, fields[0][1])  # type: ignore[arg-type]
     with psycopg.connect(mes_db, autocommit=True) as conn:
         republished = conn.execute(
-            "UPDATE outbox SET published_at = NULL"
-            " WHERE id IN (SELECT id FROM outbox WHERE aggregate_id = ANY(%s) LIMIT 200)",
-            (orders,),
+            "UPDATE outbox SET published_at = NULL WHERE id IN (SELECT id FROM outbox"
+            " WHERE payload->>'plant' = %s AND published_at IS NOT NULL LIMIT 100)",
+            (plant,),
         ).rowcount
-    stack.start_service("reporting", state_dir=stack_dir)
+    return f"copies added {len(ours[::3])}, rows republished {republished}"
 
-    def settled() -> bool:
-        groups = {g["name"].decode(): g for g in events.redis.xinfo_groups(events.stream)}
-        group = groups.get(GROUP, {})
-        return (
-            sum(applied(reporting.primary, orders).values()) >= total
-            and group.get("pending") == 0
-            and group.get("lag") == 0
+
+@pytest.fixture
+def reporting_paths(state_dir: Path) -> Iterator[ServicePaths]:
+    """The reporting service reaching its database (and Redis) through fault proxies."""
+    with behind_fault_proxies("reporting", state_dir, seed=7) as paths:
+        yield paths
+
+
+def test_a_consumer_killed_mid_batch_under_load_applies_every_event_once(
+    state_dir: Path,
+    reporting_paths: ServicePaths,
+    under_load: UnderLoad,
+    events: EventStream,
+    mes_db: str,
+    reporting_db: str,
+    plant: Plant,
+) -> None:
+    assert reporting_paths.postgres is not None
+    mark = events.mark()
+    # Each round trip to its database 100 ms late: a batch stays read but unacknowledged long
+    # enough for the kill to land in the middle of one.
+    with reporting_paths.postgres.toxic(LATE), under_load(duration_s=20) as run:
+        wait_until(
+            lambda: applied(reporting_db, plant.code).total() >= 50 and pending(events) > 0,
+            timeout=30,
+            interval=0.02,
+            description="the reporting service in the middle of a batch",
         )
+        killed = service_killed("reporting", state_dir, env=reporting_paths.env)
+        with run.injected(killed) as fault:
+            held = pending(events)  # read by the dead consumer, never acknowledged
+            before = applied(reporting_db, plant.code).total()
+            run.load.wait_for_acknowledged(run.load.acknowledged() + 100)  # writes go on
+            copies = duplicate_deliveries(events, mes_db, plant.code, mark)
+        run.notes = f"consumer SIGKILLed with {held} entries pending, {before} applied; {copies}"
+    assert fault.healed is not None
 
-    wait_until(settled, timeout=180, interval=0.5, description="every event applied")
+    verdict = delivered_once(events, mes_db, reporting_db, plant.code, fault.healed, run.notes)
+    assert held > 0, "the consumer was not killed in the middle of a batch"
+    assert verdict.produced >= run.load.acknowledged() > before
 
-    history = History()
-    for order_id, event_ids in committed.items():
-        history.produced(order_id, times=len(event_ids))
-    for order_id, count in applied(reporting.primary, orders).items():
-        history.applied(order_id, times=count)
-    verdict = check(history)
-    allure.attach(
-        f"{verdict.summary()}\n"
-        f"orders={ORDERS} events committed={total} applied before the kill={half_done} "
-        f"pending in the group at the kill={pending_at_kill} "
-        f"copies added={len(ours) // 3} rows republished={republished}",
-        name="delivery verdict",
-        attachment_type=allure.attachment_type.TEXT,
-    )
-    print(
-        f"delivery: {verdict.summary()}; applied before the kill {half_done}, "
-        f"pending at the kill {pending_at_kill}, copies {len(ours) // 3}, republished {republished}"
-    )
-    assert (verdict.lost, verdict.duplicated) == (0, 0), verdict.summary()
-    assert verdict.produced == total >= ORDERS
-    assert half_done < total, "the consumer was killed before it had applied everything"
+
+def test_a_poison_event_under_load_goes_to_the_dead_letter_stream_and_the_rest_flows_on(
+    under_load: UnderLoad,
+    events: EventStream,
+    mes_factory: MesFactory,
+    mes_db: str,
+    reporting_db: str,
+    plant: Plant,
+) -> None:
+    order = mes_factory.create_order(plant)
+    poison = poison_like(order)
+    with under_load(duration_s=20) as run:
+        run.load.history.invoke(order["order_ref"])  # acknowledged to the factory
+        run.load.history.ok(order["order_ref"])
+        run.fault = Fault("a poison event in the stream (its subject is no order id)")
+        poison_id = events.redis.xadd(events.stream, poison).decode()  # type: ignore[union-attr,arg-type]
+        record = wait_for_dead_poison(events, GROUP, poison_id)
+        run.fault.heal()
+        run.notes = f"dead-lettered after {int(record[b'attempts'])} attempts"
+
+    assert run.fault.healed is not None
+    delivered_once(events, mes_db, reporting_db, plant.code, run.fault.healed, run.notes)

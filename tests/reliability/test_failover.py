@@ -16,7 +16,7 @@ from fixtures.mes import MesFactory
 from preflight import stack
 from preflight.clients.mes import MesClient
 from preflight.faults import replica_promoted
-from preflight.report.fault_report import FaultReport, assert_nothing_lost
+from preflight.report.fault_report import FaultReport, assert_nothing_lost, unpublished_events
 from preflight.waits import wait_until
 from preflight.write_load import WriteLoad
 
@@ -37,15 +37,6 @@ def own_stack() -> Iterator[tuple[Path, stack.StackInfo]]:
             yield state_dir, info
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def unpublished(mes_db: str, plant: str) -> int:
-    with psycopg.connect(mes_db) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM outbox WHERE published_at IS NULL AND payload->>'plant' = %s",
-            (plant,),
-        ).fetchone()
-    return int(row[0]) if row else 0
 
 
 def test_a_failover_to_the_promoted_replica_loses_no_acknowledged_order(
@@ -82,7 +73,7 @@ def test_a_failover_to_the_promoted_replica_loses_no_acknowledged_order(
     )
     assert_nothing_lost(verdict, run)
     wait_until(
-        lambda: unpublished(new_primary, plant.code) == 0,
+        lambda: unpublished_events(new_primary, plant.code) == 0,
         timeout=60,
         description="the relay to publish from the new primary",
     )

@@ -2,7 +2,6 @@
 its cache while Redis does not answer, nothing written is lost, and once Redis is back the
 outbox relay publishes every event and the reporting service applies every order once."""
 
-from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -12,23 +11,13 @@ from fixtures.mes import MesFactory, Plant
 from preflight.clients.mes import MesClient
 from preflight.expect import expect_status
 from preflight.faults import Fault, redis_paused, redis_restarted
-from preflight.report.fault_report import FaultReport, assert_nothing_lost, orders_on_primary
+from preflight.report.fault_report import UnderLoad, orders_on_primary, unpublished_events
 from preflight.targets import Target
 from preflight.waits import wait_until
-from preflight.write_load import WriteLoad
 
 pytestmark = [pytest.mark.destructive, pytest.mark.slow]
 
 PAUSE_S = 4.0  # beyond the services' Redis socket timeout (2 s): their calls to it fail
-
-
-def unpublished(mes_db: str, plant: str) -> int:
-    with psycopg.connect(mes_db) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM outbox WHERE published_at IS NULL AND payload->>'plant' = %s",
-            (plant,),
-        ).fetchone()
-    return int(row[0]) if row else 0
 
 
 def reported(reporting_db: str, plant: str) -> tuple[int, int]:
@@ -44,8 +33,7 @@ def reported(reporting_db: str, plant: str) -> tuple[int, int]:
 def test_a_paused_and_restarted_redis_loses_nothing_and_every_consumer_catches_up(
     target: Target,
     state_dir: Path,
-    order_load: Callable[..., WriteLoad],
-    fault_report: FaultReport,
+    under_load: UnderLoad,
     mes: MesClient,
     mes_factory: MesFactory,
     mes_db: str,
@@ -56,27 +44,23 @@ def test_a_paused_and_restarted_redis_loses_nothing_and_every_consumer_catches_u
     if reporting is None or "reporting" not in target.services:
         pytest.skip("needs the reporting service and its database")
     order = mes_factory.create_order(plant)
-    load = order_load(duration_s=9)
-    with load.running():
-        load.history.invoke(order["order_ref"])  # acknowledged to the factory
-        load.history.ok(order["order_ref"])
-        load.wait_for_acknowledged(100)
+    with under_load(duration_s=9) as run:
+        run.load.history.invoke(order["order_ref"])  # acknowledged to the factory
+        run.load.history.ok(order["order_ref"])
         with redis_paused(target.redis_url, PAUSE_S) as paused:
             # The cache does not answer: the read goes around it, to the database.
             assert expect_status(mes.get_order(order["id"]), 200)["id"] == order["id"]
             assert expect_status(mes.http.get(f"/orders/{order['id']}"), 200) == order
         restarted = redis_restarted(state_dir)
-    fault = Fault(
-        f"{paused.name}, then {restarted.name}",
-        started=paused.started,
-        healed=restarted.healed,
-    )
-    verdict, run = fault_report.check(load, fault, mes_db=mes_db, plant=plant.code)
-    assert_nothing_lost(verdict, run)
+        run.fault = Fault(
+            f"{paused.name}, then {restarted.name}",
+            started=paused.started,
+            healed=restarted.healed,
+        )
 
     present = sum(orders_on_primary(mes_db, plant.code).values())
     wait_until(
-        lambda: unpublished(mes_db, plant.code) == 0,
+        lambda: unpublished_events(mes_db, plant.code) == 0,
         timeout=60,
         description="the relay to publish every event once Redis is back",
     )
