@@ -1,17 +1,26 @@
 """Locust's stats of the open model's requests, logged in batches, are the ones Locust logs."""
 
+import os
 import types
 from typing import Any
 
 import pytest
-from locust import User
-from locust.env import Environment
-from locust.event import Events
-from locust.stats import RequestStats, StatsEntry
 
-from preflight.load import open_model
-from preflight.load.locust_stats import BatchedStats
-from preflight.load.recording import Recording
+# Importing locust monkey-patches the process for gevent, which breaks pytest-xdist's worker
+# threads; these tests need no patched I/O. Only the import skips it: locust processes that
+# tests start later inherit an environment without the setting.
+os.environ["LOCUST_SKIP_MONKEY_PATCH"] = "1"
+try:
+    from locust import User
+    from locust.env import Environment
+    from locust.event import Events
+    from locust.stats import RequestStats, StatsEntry
+
+    from preflight.load import open_model
+    from preflight.load.locust_stats import BatchedStats
+    from preflight.load.recording import Recording
+finally:
+    del os.environ["LOCUST_SKIP_MONKEY_PATCH"]
 
 # (seconds since the start, name, response ms, length): two names, three seconds, every bucket
 # size Locust rounds to (exact under 100 ms, then tens, hundreds, thousands).
