@@ -60,7 +60,9 @@ NO_NETWORK_TASK = """
     def ping(self) -> None:
         started = time.time()
         gevent.sleep(0)  # where the request would wait for its socket
-        self.environment.events.request.fire(
+        client = getattr(self, "client", None)  # the open model's: its own request event
+        event = client.request_event if client else self.environment.events.request
+        event.fire(
             request_type="GET", name="GET /", response_time=1.0, response_length=2,
             exception=None, context={}, response=None, start_time=started, url="/",
         )

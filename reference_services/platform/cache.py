@@ -9,6 +9,11 @@ Redis as one MGET, sent once that round is done. Under load that is one round tr
 trip through redis-py's client) for many requests instead of one each; a lone read waits for
 nothing but the end of the round it was asked in. A read inside a recorded span (an exporter is
 configured) is a GET of its own, so that its request's trace shows it.
+
+Tombstones are coalesced the same way: those asked for during one round of the event loop are
+written by one script call (each key at the latest LSN asked for it), and every change waits for
+that call before it answers. Writes that complete together (they share the round trip that reads
+their commit LSN, see `Database.lsn_after_commits`) drop their keys in one round trip.
 """
 
 import asyncio
@@ -21,16 +26,21 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
+# KEYS[i] gets ARGV[2 + i] unless it holds something newer (a later LSN; for a tombstone
+# (ARGV[2]), the same LSN too); ARGV[1] is the TTL. Returns how many keys were written.
 _PUT_IF_NEWER = """
-local current = redis.call('GET', KEYS[1])
-if current then
-  local held, offered = string.sub(current, 1, 20), string.sub(ARGV[1], 1, 20)
-  if held > offered or (held == offered and ARGV[3] == 'tombstone') then
-    return 0
+local written = 0
+for i, key in ipairs(KEYS) do
+  local offered = ARGV[2 + i]
+  local current = redis.call('GET', key)
+  local held = current and string.sub(current, 1, 20)
+  local at = string.sub(offered, 1, 20)
+  if not held or held < at or (held == at and ARGV[2] ~= 'tombstone') then
+    redis.call('SET', key, offered, 'EX', ARGV[1])
+    written = written + 1
   end
 end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-return 1
+return written
 """
 
 
@@ -51,6 +61,7 @@ class VersionedCache:
         self.misses = 0
         self._asked: dict[str, list[asyncio.Future[object]]] | None = None
         self._fetches: set[asyncio.Task[None]] = set()
+        self._dropped: tuple[dict[str, int], list[asyncio.Future[None]]] | None = None
 
     async def get(self, key: str, min_lsn: int | None = None) -> bytes | None:
         if trace.get_current_span().is_recording():
@@ -119,18 +130,41 @@ class VersionedCache:
 
     async def put(self, key: str, lsn: int, body: bytes) -> None:
         """Cache what a read saw at `lsn` (see Read.as_of_lsn)."""
-        await self._put_raw(key, _encode(lsn, body), "entry")
+        await self._put_raw("entry", {self.prefix + key: _encode(lsn, body)})
 
-    async def invalidate(self, key: str, lsn: int) -> None:
-        """Write a tombstone at a change's commit LSN."""
-        await self._put_raw(key, _encode(lsn, None), "tombstone")
+    async def invalidate(self, lsn: int, *keys: str) -> None:
+        """Write tombstones on `keys` at a change's commit LSN (with other changes' tombstones
+        asked for in the same round of the event loop; inside a recorded span, on their own)."""
+        full_keys = [self.prefix + key for key in keys]
+        if trace.get_current_span().is_recording():
+            await self._put_raw("tombstone", {key: _encode(lsn, None) for key in full_keys})
+            return
+        loop = asyncio.get_running_loop()
+        written: asyncio.Future[None] = loop.create_future()
+        if self._dropped is None:
+            self._dropped = ({}, [])
+            loop.call_soon(self._write_dropped)
+        latest, waiting = self._dropped
+        for key in full_keys:
+            if latest.get(key, -1) < lsn:
+                latest[key] = lsn
+        waiting.append(written)
+        await written
 
-    async def _put_raw(self, key: str, value: bytes, kind: str) -> None:
+    def _write_dropped(self) -> None:
+        (latest, waiting), self._dropped = self._dropped or ({}, []), None
+        tombstones = {key: _encode(lsn, None) for key, lsn in latest.items()}
+        writing = asyncio.ensure_future(self._put_raw("tombstone", tombstones))
+        self._fetches.add(writing)  # a reference, so the task is not collected while it runs
+        writing.add_done_callback(self._fetches.discard)
+        writing.add_done_callback(lambda done: _settle(done, waiting))
+
+    async def _put_raw(self, kind: str, values: dict[str, bytes]) -> None:
         try:
             if not self._loaded:
                 await self.redis.script_load(_PUT_IF_NEWER)
                 self._loaded = True
-            await self._put(keys=[self.prefix + key], args=[value, self.ttl_s, kind])
+            await self._put(keys=list(values), args=[self.ttl_s, kind, *values.values()])
         except RedisError as exc:
             log.warning("cache write skipped: %s", exc.__class__.__name__)
 
@@ -139,6 +173,19 @@ def _pending(
     asked: dict[str, list["asyncio.Future[object]"]],
 ) -> list["asyncio.Future[object]"]:
     return [answer for answers in asked.values() for answer in answers if not answer.done()]
+
+
+def _settle(done: "asyncio.Future[None]", waiting: list["asyncio.Future[None]"]) -> None:
+    """Pass the outcome of a coalesced write to the changes that wait for it."""
+    for waiter in waiting:
+        if waiter.done():  # its request may have been cancelled meanwhile
+            continue
+        if done.cancelled():
+            waiter.cancel()
+        elif (error := done.exception()) is not None:
+            waiter.set_exception(error)
+        else:
+            waiter.set_result(None)
 
 
 def _encode(lsn: int, body: bytes | None) -> bytes:

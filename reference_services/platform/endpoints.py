@@ -3,7 +3,7 @@ idempotent writes, JSON responses carrying the commit LSN."""
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated, Any
 
 import orjson
@@ -95,14 +95,37 @@ async def plant_scope(x_plant_scope: PlantScopeHeader = None) -> frozenset[str] 
 
 
 Scope = Annotated[frozenset[str] | None, Depends(plant_scope)]
+IDEMPOTENCY_KEY_LENGTH = (1, 255)
+JSON = b"application/json"
 IdempotencyKey = Annotated[
     str | None,
     Header(
-        min_length=1,
-        max_length=255,
+        min_length=IDEMPOTENCY_KEY_LENGTH[0],
+        max_length=IDEMPOTENCY_KEY_LENGTH[1],
         description="Repeat a write safely: same key and body, same response",
     ),
 ]
+
+
+def json_write_headers(
+    raw_headers: Iterable[tuple[bytes, bytes]],
+) -> tuple[str | None, str | None] | None:
+    """The Idempotency-Key and X-Plant-Scope of a write whose headers its route takes as they
+    are: its (first) Content-Type is application/json and its (first) Idempotency-Key, if any,
+    is as long as `IdempotencyKey` allows. None otherwise (let the route explain or decide)."""
+    content_type = key = plants = None
+    for name, value in raw_headers:
+        if name == b"content-type":
+            content_type = value if content_type is None else content_type
+        elif name == b"idempotency-key":
+            key = value.decode("latin-1") if key is None else key
+        elif name == b"x-plant-scope":
+            plants = value.decode("latin-1")
+    if content_type is None or content_type.partition(b";")[0].strip().lower() != JSON:
+        return None
+    if key is not None and not IDEMPOTENCY_KEY_LENGTH[0] <= len(key) <= IDEMPOTENCY_KEY_LENGTH[1]:
+        return None
+    return key, plants
 
 
 def parse_id(raw: str, what: str) -> uuid.UUID:

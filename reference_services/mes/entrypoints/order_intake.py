@@ -24,11 +24,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reference_services.mes.entrypoints.routes.orders import created_order
 from reference_services.mes.entrypoints.schemas import OrderCreate
-from reference_services.platform.endpoints import parse_plant_scope
+from reference_services.platform.endpoints import json_write_headers, parse_plant_scope
 from reference_services.platform.service_app import Resources
 
 PATH = "/orders"
-MAX_IDEMPOTENCY_KEY = 255  # as the route's IdempotencyKey header declares
 Handler = Callable[[Request, Any], Response | Awaitable[Response]]
 
 
@@ -52,22 +51,11 @@ class OrderIntake:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH:
             await self.app(scope, receive, send)
             return
-        json = key_ok = True
-        idempotency_key = plants = None
-        seen_content_type = seen_key = False
-        for name, value in scope["headers"]:
-            if name == b"content-type" and not seen_content_type:
-                seen_content_type = True
-                json = value.partition(b";")[0].strip().lower() == b"application/json"
-            elif name == b"idempotency-key" and not seen_key:
-                seen_key = True
-                idempotency_key = value.decode("latin-1")
-                key_ok = 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY
-            elif name == b"x-plant-scope":
-                plants = value.decode("latin-1")
-        if not (json and seen_content_type and key_ok):
+        headers = json_write_headers(scope["headers"])
+        if headers is None:
             await self.app(scope, receive, send)
             return
+        idempotency_key, plants = headers
         try:
             messages, body = await _read_body(receive)
         except Exception as exc:  # the app's body size limit, as the route would meet it
