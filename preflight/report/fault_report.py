@@ -154,6 +154,15 @@ class FaultUnderLoad:
             if op.outcome == "info" and op.detail[:1] == "5" and not op.detail.startswith("503")
         )
 
+    def assert_refused_with_503(self, during: str, back: str) -> None:
+        """The run recovered (a write acknowledged once `back`), refused writes with 503 while
+        `during`, and answered no other 5xx."""
+        assert self.figures is not None
+        assert self.figures.recovery_s is not None, f"no write was acknowledged once {back}"
+        refusals = self.load.history.details("info", top=5)
+        assert "503 service-unavailable" in refusals, refusals
+        assert not self.server_errors(), f"a 5xx other than 503 while {during}: {refusals}"
+
 
 UnderLoad = Callable[..., contextlib.AbstractContextManager[FaultUnderLoad]]
 """The reliability suite's `under_load` fixture: `with under_load(duration_s=8) as run:`."""

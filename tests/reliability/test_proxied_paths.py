@@ -62,11 +62,7 @@ def test_a_slow_then_resetting_path_to_postgresql_loses_no_order_and_refuses_wit
         assert database is not None
         run.notes = f"the MES reached PostgreSQL through a fault proxy on port {database.port}"
 
-    assert run.figures is not None
-    assert run.figures.recovery_s is not None, "no write was acknowledged once the path healed"
-    refusals = run.load.history.details("info", top=5)
-    assert "503 service-unavailable" in refusals, refusals
-    assert not run.server_errors(), f"a 5xx other than 503 while the path reset: {refusals}"
+    run.assert_refused_with_503("the path reset", "the path healed")
 
 
 def test_a_silent_path_to_redis_loses_no_order_and_reads_go_around_the_cache(
