@@ -43,6 +43,8 @@ def step_line(index: int, step: Step) -> str:
     }[step.verdict]
     if step.superseded:
         verdict = "[yellow]fail, running it again[/]"
+    elif d.get("pooled"):
+        verdict += " (both attempts)"
     line = (
         f"step {index:>2} {step.phase:<6} {step.rate:>8g}/s  achieved "
         f"{d.get('achieved_rps', 0):>7.1f}/s  p50/p95/p99 {d.get('p50_ms')}/{d.get('p95_ms')}/"
@@ -77,6 +79,8 @@ def steps_table(document: dict[str, Any]) -> Table:
         )
         if step.get("superseded"):
             verdict = "[yellow]fail, run again[/]"
+        elif step.get("pooled"):
+            verdict += " (both)"
         table.add_row(
             f"{step['rate']:g}",
             step["phase"],

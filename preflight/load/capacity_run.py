@@ -102,18 +102,19 @@ class ContinuousSteps:
             if queued <= 0 and quiet:
                 return
 
-    def __call__(self, rate: float) -> Step:
-        step = self.hold(rate)
+    def __call__(self, rate: float, *, again: Step | None = None) -> Step:
+        step = self.hold(rate, again)
         if step.invalid and not self.ended.is_set():
             # One starved second on a shared machine is not a saturated generator: retry once.
             self.drain()
-            retried = self.hold(rate)
+            retried = self.hold(rate, again)
             retried.details["retried"] = step.details.get("generator", {}).get("problems", [])
             step = retried
         return step
 
-    def hold(self, rate: float) -> Step:
-        """Offer `rate` for one step and judge it."""
+    def hold(self, rate: float, again: Step | None = None) -> Step:
+        """Offer `rate` for one step and judge it (with `again`'s steady seconds, if given and
+        this attempt was not stopped early)."""
         if self.cool_down:
             self.drain()
         rate_control.set_rate(self.control, rate)
@@ -141,16 +142,23 @@ class ContinuousSteps:
             self.ended.wait(POLL_S)
         if self.ended.is_set() and end < deadline and early_stop is None:
             return Step(rate, passed=False, invalid=True, breaches=["the load run ended"])
+        window, warmup_s = self.feed.window(start, end), self.plan.warmup_s
+        earlier = (again.details.get("window_s") if again is not None else None) or None
+        if earlier is not None and early_stop is None:
+            window = steady.pooled(self.feed.window(*earlier), window, warmup_s)
+            warmup_s = 0
         step = judge(
             rate,
-            self.feed.window(start, end),
+            window,
             self.slo,
-            warmup_s=self.plan.warmup_s,
+            warmup_s=warmup_s,
             throughput_ratio=self.throughput_ratio,
             early_stop=early_stop,
             signals=sampler.summary(),
             per_iteration=self.feed.requests_per_iteration(),
         )
+        step.details["window_s"] = [round(start, 3), round(end, 3)]
+        step.details["pooled"] = earlier is not None and early_stop is None
         self.cool_down = not step.passed or step.invalid
         return step
 

@@ -24,16 +24,23 @@ CLEAR_ERROR_RATE = 0.5
 MIN_CLEAR_REQUESTS = 10
 
 
-def steady_document(document: dict[str, Any], warmup_s: int) -> dict[str, Any]:
-    """The results document as if the run had been only its steady seconds."""
-    seconds = sorted(
+def _seconds(document: dict[str, Any]) -> list[int]:
+    return sorted(
         {int(s) for data in document["endpoints"].values() for s in data.get("per_second", {})}
     )
+
+
+def _steady_seconds(seconds: list[int], warmup_s: int) -> list[int]:
+    kept = [s for s in seconds if seconds[0] + warmup_s <= s < seconds[-1]]
+    return kept if len(kept) >= 2 else seconds  # too short to trim: judge the whole run
+
+
+def steady_document(document: dict[str, Any], warmup_s: int) -> dict[str, Any]:
+    """The results document as if the run had been only its steady seconds."""
+    seconds = _seconds(document)
     if not seconds:
         return {**document, "duration_s": 0, "total": _empty_total()}
-    kept = [s for s in seconds if seconds[0] + warmup_s <= s < seconds[-1]]
-    if len(kept) < 2:  # too short to trim: judge the whole run rather than nothing
-        kept = seconds
+    kept = _steady_seconds(seconds, warmup_s)
     duration = kept[-1] - kept[0] + 1
     wanted = {str(s) for s in kept}
     endpoints: dict[str, Any] = {}
@@ -67,6 +74,46 @@ def steady_document(document: dict[str, Any], warmup_s: int) -> dict[str, Any]:
             "error_rate": errors / requests if requests else 0.0,
             "rps": requests / duration,
             "corrected": histograms.summary(total),
+        },
+    }
+
+
+def pooled(first: dict[str, Any], second: dict[str, Any], warmup_s: int) -> dict[str, Any]:
+    """Two windows of the live feed at the same rate as one window: the steady seconds of each
+    (as `steady_document` keeps them), the second's renumbered to follow the first's, their gaps
+    kept, then the second's last second (which `steady_document` drops again). Judge it with
+    warmup_s=0: it has no warm-up left. Arrivals add up; the generator is valid if both were."""
+    parts: list[tuple[dict[str, Any], dict[int, int]]] = []
+    next_second = 0
+    for document in (first, second):
+        seconds = _seconds(document)
+        if not seconds:
+            continue
+        kept = _steady_seconds(seconds, warmup_s)
+        if document is second and seconds[-1] not in kept:
+            kept = [*kept, seconds[-1]]
+        parts.append((document, {s: next_second + s - kept[0] for s in kept}))
+        next_second += kept[-1] - kept[0] + 1
+    endpoints: dict[str, Any] = {}
+    for document, renumbered in parts:
+        for name, data in document["endpoints"].items():
+            per_second = endpoints.setdefault(name, {"per_second": {}})["per_second"]
+            for at, bucket in data.get("per_second", {}).items():
+                if int(at) in renumbered:
+                    per_second[str(renumbered[int(at)])] = bucket
+    arrivals: dict[str, int] = {}
+    for document in (first, second):
+        counts: dict[str, Any] = document.get("arrivals") or {}
+        for key, count in counts.items():
+            arrivals[key] = arrivals.get(key, 0) + int(count)
+    generators = [document.get("generator") or {} for document in (first, second)]
+    return {
+        "endpoints": endpoints,
+        "arrivals": arrivals,
+        "generator": {
+            **generators[1],
+            "valid": all(g.get("valid", True) for g in generators),
+            "problems": [p for g in generators for p in g.get("problems", [])],
         },
     }
 

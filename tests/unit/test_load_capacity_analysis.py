@@ -3,12 +3,13 @@ synthetic data with known parameters, the comparison with a baseline and its noi
 the steady part of a step, the early stop and the bottleneck among the server-side signals."""
 
 import math
+import re
 from typing import Any
 
 import numpy as np
 import pytest
 
-from preflight.load import baseline, histograms, signals, steady, usl
+from preflight.load import baseline, histograms, signals, slo, steady, usl
 
 
 def usl_points(lambda_: float, sigma: float, kappa: float, noise: float = 0.0) -> list[Any]:
@@ -157,6 +158,58 @@ def test_the_steady_part_drops_the_warm_up_and_the_partial_last_second() -> None
     assert calm["total"]["rps"] == 50
     assert calm["total"]["corrected"]["p99"] < 25
     assert steady.concurrency(calm) == pytest.approx(50 * 0.02, rel=0.05)
+
+
+def attempt(start: int, latencies_ms: list[float], *, stall_at: int | None = None) -> Any:
+    """A 12-second step window: 2 cold seconds, 9 steady ones, a partial last one; at
+    `stall_at`, a second whose first half of requests took 1.5 s (5.6 % of the steady ones)."""
+    seconds = {start: [900.0] * 40, start + 1: [900.0] * 40}
+    seconds |= {s: list(latencies_ms) for s in range(start + 2, start + 11)}
+    if stall_at is not None:
+        half = len(latencies_ms) // 2
+        seconds[stall_at] = [1500.0] * half + list(latencies_ms[half:])
+    seconds[start + 11] = [20.0] * 5
+    document = window(seconds)
+    document["arrivals"] = {"intended": 500, "started": 500, "late": 0, "dropped": 0}
+    document["generator"] = {"valid": True, "problems": []}
+    return document
+
+
+def test_two_attempts_pool_into_their_steady_seconds_back_to_back() -> None:
+    first, second = attempt(100, [20.0] * 40), attempt(160, [30.0] * 40)
+    second["generator"] = {"valid": False, "problems": ["cpu"]}
+
+    pooled = steady.pooled(first, second, warmup_s=2)
+    calm = steady.steady_document(pooled, warmup_s=0)
+
+    assert calm["duration_s"] == 18  # 9 + 9 steady seconds, no warm-up, no partial second
+    assert calm["total"]["requests"] == 18 * 40
+    assert calm["total"]["rps"] == 40
+    assert calm["total"]["corrected"]["p50"] == pytest.approx(20.0, rel=0.05)
+    assert calm["total"]["corrected"]["p99"] == pytest.approx(30.0, rel=0.05)
+    assert pooled["arrivals"]["intended"] == 1000
+    assert pooled["generator"]["valid"] is False
+    assert pooled["generator"]["problems"] == ["cpu"]
+
+
+def test_a_stall_breaks_one_attempt_but_not_the_pool_and_a_slow_rate_breaks_both() -> None:
+    objectives = slo.SloFile(
+        groups=(slo.Group("all", re.compile("."), {"p95_ms": 300.0}),),
+        window_s=3,
+        max_breached_windows=0.25,
+        min_window_requests=1,
+    )
+
+    def verdict(document: Any, warmup_s: int) -> bool:
+        return slo.evaluate(objectives, steady.steady_document(document, warmup_s)).passed
+
+    stalled = attempt(100, [20.0] * 40, stall_at=105)
+    calm = attempt(160, [20.0] * 40)
+    slow = [attempt(start, [20.0] * 36 + [400.0] * 4) for start in (100, 160)]
+
+    assert not verdict(stalled, 2)
+    assert verdict(steady.pooled(stalled, calm, 2), 0)
+    assert not verdict(steady.pooled(*slow, 2), 0)
 
 
 def test_a_clear_breach_stops_a_step_after_its_warm_up() -> None:

@@ -27,13 +27,15 @@ class FakeTarget:
         self.marginal = marginal
         self.now = 0.0
         self.rates: list[float] = []
+        self.pooled_with: list[Step | None] = []
 
     def clock(self) -> float:
         return self.now
 
-    def __call__(self, rate: float) -> Step:
+    def __call__(self, rate: float, *, again: Step | None = None) -> Step:
         self.now += self.step_s
         self.rates.append(rate)
+        self.pooled_with.append(again)
         if rate > self.invalid_above:
             return Step(rate, passed=False, invalid=True)
         if rate < self.capacity:
@@ -49,12 +51,13 @@ class StallsOnce(FakeTarget):
         super().__init__(capacity)
         self.stall_rate = stall_rate
 
-    def __call__(self, rate: float) -> Step:
+    def __call__(self, rate: float, *, again: Step | None = None) -> Step:
         if rate == self.stall_rate and self.stall_rate not in self.rates:
             self.now += self.step_s
             self.rates.append(rate)
+            self.pooled_with.append(again)
             return Step(rate, passed=False, breaches=["order writes p95_ms"])
-        return super().__call__(rate)
+        return super().__call__(rate, again=again)
 
 
 CONFIG = SearchConfig(start_rps=10, factor=2, tolerance=0.1, budget_s=600, step_s=10)
@@ -190,6 +193,9 @@ def test_one_stall_in_a_step_does_not_move_the_answer() -> None:
     assert stalled.rates[:5] == [10, 20, 40, 80, 80]
     assert [s.superseded for s in result.steps[3:5]] == [True, False]
     assert result.steps[4].details["first_attempt_breaches"] == ["order writes p95_ms"]
+    # The second attempt is judged together with the first (the executor pools them).
+    assert stalled.pooled_with[4] is result.steps[3]
+    assert [again for again in stalled.pooled_with if again is not None] == [result.steps[3]]
 
 
 def test_a_marginal_breach_that_reproduces_is_a_breach() -> None:
