@@ -1,17 +1,29 @@
 """Transactional outbox: events are rows written in the same transaction as the change.
 
-Outbox ids follow commit order: a writer takes a transaction-level advisory lock before it
-inserts its rows and keeps it until its commit, so a row with a higher id can only be inserted
-after every lower id has committed (or rolled back). The relay
+Outbox ids follow commit order: a row gets its id under a transaction-level advisory lock
+(`APPEND_LOCK`) that its transaction keeps until its commit, so a row with a higher id can only
+get it after every lower id has committed (or rolled back). The relay
 (`reference_services.platform.outbox_relay`) publishes rows in id order, which is commit order.
-The lock is held only from the outbox insert, the last statement of a write, to the commit.
+
+There are two ways to get there, and the lock is never held while the database waits for its
+client:
+- `append`, for a write made of several statements: the rows go in with a provisional (negative)
+  id and no lock; at the commit a deferred constraint trigger (`outbox_commit_order`, created by
+  the MES migration 0004) takes the lock and moves each row to the next id, in insertion order,
+  so the lock is held from the commit's start to its end, inside the server. Taking it at the
+  insert instead would hold it across the client's round trips to the commit: on a busy host
+  every writer then queues behind one whose client has not been scheduled yet (a convoy).
+- `outbox_statement.outbox_ctes`, for a write that is one statement committed on its own: the
+  statement takes the lock before inserting, and its commit follows at once.
 """
 
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
+import orjson
 from opentelemetry import propagate
 from sqlalchemy import (
     BigInteger,
@@ -27,6 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import TextClause
 
 
 def define_outbox(metadata: MetaData) -> Table:
@@ -56,29 +69,61 @@ class OutboxEvent:
     occurred_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
-APPEND_LOCK = 0x6F7574626F78  # "outbox": serializes outbox inserts up to their commit
-ORDERED_APPEND = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=APPEND_LOCK)
+APPEND_LOCK = 0x6F7574626F78  # "outbox": serializes outbox ids and commits
+
+# The columns an event fills, and the recordset of `outbox_rows` they come from.
+EVENT_COLUMNS = (
+    "event_id, event_type, aggregate_type, aggregate_id, payload, traceparent, occurred_at"
+)
+
+
+def event_recordset(events_param: str) -> str:
+    """A FROM item `e` with one row per event of `events_param` (the JSON of `outbox_rows`)."""
+    return f"""jsonb_to_recordset(CAST({events_param} AS jsonb)) AS e(
+        event_id uuid, event_type text, aggregate_type text, aggregate_id text, payload jsonb,
+        traceparent text, occurred_at timestamptz)"""
+
+
+def recordset_columns() -> str:
+    """`EVENT_COLUMNS` as columns of `event_recordset`'s `e`."""
+    return ", ".join(f"e.{column.strip()}" for column in EVENT_COLUMNS.split(","))
+
+
+def outbox_rows(events: list[OutboxEvent]) -> str:
+    """The events as one JSON parameter (see `event_recordset`), with the current span's
+    traceparent."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    traceparent = carrier.get("traceparent")
+    rows: list[dict[str, Any]] = [
+        {
+            "event_id": event.event_id,
+            "event_type": event.event_type,
+            "aggregate_type": event.aggregate_type,
+            "aggregate_id": event.aggregate_id,
+            "payload": event.payload,
+            "traceparent": traceparent,
+            "occurred_at": event.occurred_at,
+        }
+        for event in events
+    ]
+    return orjson.dumps(rows).decode()
+
+
+@cache
+def provisional_append(table: str) -> TextClause:
+    """The statement `append` runs: the events of `:events` with provisional (negative) ids
+    from the table's own sequence, which the commit-order trigger replaces at the commit."""
+    return text(
+        f"INSERT INTO {table} (id, {EVENT_COLUMNS})"
+        f" SELECT -nextval('{table}_id_seq'), {recordset_columns()}"
+        f" FROM {event_recordset(':events')}"
+    )
 
 
 async def append(conn: AsyncConnection, outbox: Table, events: list[OutboxEvent]) -> None:
-    """Add events to the transaction on `conn`; call it last, just before the commit."""
+    """Add events to the transaction on `conn`, in one statement and without a lock: they get
+    their ids, in commit order, when the transaction commits."""
     if not events:
         return
-    await conn.execute(ORDERED_APPEND)
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    await conn.execute(
-        outbox.insert(),
-        [
-            {
-                "event_id": event.event_id,
-                "event_type": event.event_type,
-                "aggregate_type": event.aggregate_type,
-                "aggregate_id": event.aggregate_id,
-                "payload": event.payload,
-                "traceparent": carrier.get("traceparent"),
-                "occurred_at": event.occurred_at,
-            }
-            for event in events
-        ],
-    )
+    await conn.execute(provisional_append(outbox.name), {"events": outbox_rows(events)})

@@ -13,8 +13,8 @@ from starlette.requests import Request
 from reference_services.platform.db import Database
 from reference_services.platform.endpoints import header_values
 from reference_services.platform.idempotency import Claim, completion_args, completion_statement
-from reference_services.platform.outbox import APPEND_LOCK, OutboxEvent
-from reference_services.platform.outbox_statement import outbox_ctes, outbox_rows
+from reference_services.platform.outbox import APPEND_LOCK, OutboxEvent, outbox_rows
+from reference_services.platform.outbox_statement import outbox_ctes
 from reference_services.platform.telemetry import JsonLines
 
 

@@ -22,8 +22,8 @@ from reference_services.mes.domain.model import (
 from reference_services.platform import idempotency, keyset
 from reference_services.platform.db import Database
 from reference_services.platform.keyset import encode_cursor
-from reference_services.platform.outbox import OutboxEvent
-from reference_services.platform.outbox_statement import outbox_ctes, outbox_rows
+from reference_services.platform.outbox import OutboxEvent, outbox_rows
+from reference_services.platform.outbox_statement import outbox_ctes
 
 _OPERATION_JSON = func.json_build_object(
     "seq",
