@@ -24,6 +24,14 @@ def services(spans: list[Span]) -> set[str]:
     return {span.service for span in spans}
 
 
+def complete(spans: list[Span], path: set[str], caller_span: str) -> bool:
+    """Every service of `path` has spans and every span's parent has arrived (or is the
+    caller's): a parent ends, and is exported, after its children, so the first spans seen of
+    a service may be its children's."""
+    ids = {span.span_id for span in spans} | {caller_span}
+    return path <= services(spans) and all(span.parent_id in ids for span in spans)
+
+
 def test_an_order_placed_through_the_gateway_is_one_trace_to_the_event_stream(
     callers: GatewayCallers, mes_factory: MesFactory, plant: Plant, traces: TraceReader
 ) -> None:
@@ -37,8 +45,8 @@ def test_an_order_placed_through_the_gateway_is_one_trace_to_the_event_stream(
 
     spans = traces.wait_for(
         trace_id,
-        lambda found: {"gateway", "mes", "mes-relay"} <= services(found),
-        description="spans of the gateway, the MES and the relay",
+        lambda found: complete(found, {"gateway", "mes", "mes-relay"}, caller_span),
+        description="spans of the gateway, the MES and the relay, each with its parent",
     )
     by_id = {span.span_id: span for span in spans}
     assert {span.trace_id for span in spans} == {trace_id}
@@ -71,8 +79,8 @@ def test_a_sales_order_placed_in_the_crm_is_one_trace_through_submission_to_the_
     path = {"crm", "gateway", "mes", "mes-relay"} | consumers
     spans = traces.wait_for(
         trace_id,
-        lambda found: path <= services(found),
-        description=f"spans of {', '.join(sorted(path))}",
+        lambda found: complete(found, path, caller_span),
+        description=f"spans of {', '.join(sorted(path))}, each with its parent",
     )
     by_id = {span.span_id: span for span in spans}
     assert [s.name for s in spans if s.status == "error"] == []
