@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from preflight.stack import asyncpg_url, with_database
 from preflight.targets import Target
+from preflight.waits import wait_until_async
 from reference_services.mes.adapters.tables import outbox
 from reference_services.platform.migrations import upgrade
 from reference_services.platform.outbox import APPEND_LOCK, OutboxEvent, append, outbox_rows
@@ -76,16 +77,21 @@ async def backend_pid(conn: AsyncConnection) -> int:
 
 async def wait_for_advisory_lock(watcher: AsyncConnection, pid: int) -> None:
     """Until the backend `pid` waits for an advisory lock (or fail after WAIT_S)."""
-    async with asyncio.timeout(WAIT_S):
-        while True:
-            waiting = await watcher.exec_driver_sql(
-                f"SELECT wait_event FROM pg_stat_activity WHERE pid = {pid:d}"
-            )
-            wait_event = waiting.scalar_one_or_none()
-            await watcher.rollback()  # a new snapshot of pg_stat_activity next time
-            if wait_event == "advisory":
-                return
-            await asyncio.sleep(0.02)
+
+    async def waiting() -> bool:
+        result = await watcher.exec_driver_sql(
+            f"SELECT wait_event FROM pg_stat_activity WHERE pid = {pid:d}"
+        )
+        wait_event = result.scalar_one_or_none()
+        await watcher.rollback()  # a new snapshot of pg_stat_activity next time
+        return wait_event == "advisory"
+
+    await wait_until_async(
+        waiting,
+        timeout=WAIT_S,
+        interval=0.02,
+        description=f"backend {pid} to wait for the append lock",
+    )
 
 
 async def append_and_commit(conn: AsyncConnection, *names: str) -> None:
