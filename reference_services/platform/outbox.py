@@ -71,22 +71,25 @@ class OutboxEvent:
 
 APPEND_LOCK = 0x6F7574626F78  # "outbox": serializes outbox ids and commits
 
-# The columns an event fills, and the recordset of `outbox_rows` they come from.
-EVENT_COLUMNS = (
-    "event_id, event_type, aggregate_type, aggregate_id, payload, traceparent, occurred_at"
+_COLUMNS = (  # the columns an event fills, and their types in `outbox_rows`' JSON
+    ("event_id", "uuid"),
+    ("event_type", "text"),
+    ("aggregate_type", "text"),
+    ("aggregate_id", "text"),
+    ("payload", "jsonb"),
+    ("traceparent", "text"),
+    ("occurred_at", "timestamptz"),
 )
+EVENT_COLUMNS = ", ".join(name for name, _ in _COLUMNS)
+"""The columns an event fills, as an INSERT's column list."""
+RECORDSET_COLUMNS = ", ".join(f"e.{name}" for name, _ in _COLUMNS)
+"""The same columns of `event_recordset`'s `e`, as a SELECT list."""
+_RECORDSET_TYPES = ", ".join(f"{name} {type_}" for name, type_ in _COLUMNS)
 
 
 def event_recordset(events_param: str) -> str:
     """A FROM item `e` with one row per event of `events_param` (the JSON of `outbox_rows`)."""
-    return f"""jsonb_to_recordset(CAST({events_param} AS jsonb)) AS e(
-        event_id uuid, event_type text, aggregate_type text, aggregate_id text, payload jsonb,
-        traceparent text, occurred_at timestamptz)"""
-
-
-def recordset_columns() -> str:
-    """`EVENT_COLUMNS` as columns of `event_recordset`'s `e`."""
-    return ", ".join(f"e.{column.strip()}" for column in EVENT_COLUMNS.split(","))
+    return f"jsonb_to_recordset(CAST({events_param} AS jsonb)) AS e({_RECORDSET_TYPES})"
 
 
 def outbox_rows(events: list[OutboxEvent]) -> str:
@@ -116,7 +119,7 @@ def provisional_append(table: str) -> TextClause:
     from the table's own sequence, which the commit-order trigger replaces at the commit."""
     return text(
         f"INSERT INTO {table} (id, {EVENT_COLUMNS})"
-        f" SELECT -nextval('{table}_id_seq'), {recordset_columns()}"
+        f" SELECT -nextval('{table}_id_seq'), {RECORDSET_COLUMNS}"
         f" FROM {event_recordset(':events')}"
     )
 

@@ -10,8 +10,8 @@ commit order as they do for `append`'s rows, which take the same lock at their c
 from reference_services.platform.outbox import (
     APPEND_LOCK,
     EVENT_COLUMNS,
+    RECORDSET_COLUMNS,
     event_recordset,
-    recordset_columns,
 )
 
 
@@ -23,6 +23,6 @@ def outbox_ctes(events_param: str, after: str) -> str:
     SELECT pg_advisory_xact_lock({APPEND_LOCK:d}) FROM {after}
 ), outbox_appended AS (
     INSERT INTO outbox ({EVENT_COLUMNS})
-    SELECT {recordset_columns()}
+    SELECT {RECORDSET_COLUMNS}
     FROM outbox_ordered, {event_recordset(events_param)}
 )"""
