@@ -2,7 +2,9 @@
 
 An entry is written only if it is newer than what the key holds, and a change writes a tombstone at
 its commit LSN: a slow reader can never put back a version older than the latest change, and a
-read that must see a given LSN ignores entries older than it.
+read that must see a given LSN ignores entries older than it. A read that misses learns the LSN
+the key was last written at (`lookup`): reading the database at or past it, the reader sees the
+change that tombstone stands for, and the entry it offers is accepted.
 
 Reads are coalesced: the keys asked for while the event loop runs one round of callbacks go to
 Redis as one MGET, sent once that round is done. Under load that is one round trip (and one
@@ -46,8 +48,11 @@ return written
 
 @dataclass(frozen=True)
 class Entry:
-    lsn: int
+    lsn: int  # 0: the key holds nothing
     body: bytes | None
+
+
+_NOTHING = Entry(0, None)
 
 
 class VersionedCache:
@@ -55,8 +60,6 @@ class VersionedCache:
         self.redis = redis
         self.prefix = prefix
         self.ttl_s = ttl_s
-        self._put = redis.register_script(_PUT_IF_NEWER)
-        self._loaded = False  # loaded before the first EVALSHA, which would fail (NOSCRIPT)
         self.hits = 0
         self.misses = 0
         self._asked: dict[str, list[asyncio.Future[object]]] | None = None
@@ -64,16 +67,22 @@ class VersionedCache:
         self._dropped: tuple[dict[str, int], list[asyncio.Future[None]]] | None = None
 
     async def get(self, key: str, min_lsn: int | None = None) -> bytes | None:
+        return (await self.lookup(key, min_lsn)).body
+
+    async def lookup(self, key: str, min_lsn: int | None = None) -> Entry:
+        """The cached body (None on a miss) and the LSN the key was last written at: on a miss
+        for a tombstone, the read that fills the entry must be at or past that LSN, or the entry
+        it offers is older than the change and refused (see `put`)."""
         if trace.get_current_span().is_recording():
             raw = await self._read_alone(self.prefix + key)  # its own GET, in its own trace
         else:
             raw = await self._read(self.prefix + key)
-        entry = _decode(raw) if isinstance(raw, bytes) else None
-        if entry is None or entry.body is None or (min_lsn is not None and entry.lsn < min_lsn):
+        entry = _decode(raw) if isinstance(raw, bytes) else _NOTHING
+        if entry.body is None or (min_lsn is not None and entry.lsn < min_lsn):
             self.misses += 1
-            return None
+            return Entry(entry.lsn, None)
         self.hits += 1
-        return entry.body
+        return entry
 
     async def _read_alone(self, full_key: str) -> object:
         try:
@@ -161,10 +170,11 @@ class VersionedCache:
 
     async def _put_raw(self, kind: str, values: dict[str, bytes]) -> None:
         try:
-            if not self._loaded:
-                await self.redis.script_load(_PUT_IF_NEWER)
-                self._loaded = True
-            await self._put(keys=list(values), args=[self.ttl_s, kind, *values.values()])
+            # EVAL, not EVALSHA: a restarted Redis has no scripts loaded, and EVALSHA's NOSCRIPT
+            # (which redis-py answers by loading the script) would leave an error in the trace.
+            await self.redis.eval(
+                _PUT_IF_NEWER, len(values), *values, self.ttl_s, kind, *values.values()
+            )
         except RedisError as exc:
             log.warning("cache write skipped: %s", exc.__class__.__name__)
 

@@ -95,6 +95,22 @@ def test_a_repeated_read_is_served_from_the_cache(
     assert expect_status(second, 200) == expect_status(first, 200) == order
 
 
+@pytest.mark.needs_db
+def test_a_reader_without_the_commit_position_sees_an_acknowledged_change_while_the_replica_lags(
+    mes: MesClient, mes_factory: MesFactory, plant: Plant, stranger: MesClient, paused_replica: None
+) -> None:
+    # The change's tombstone tells the reader how far its read must reach: the paused replica is
+    # behind it, so the read goes to the primary, and what it read is cached.
+    order = mes_factory.create_order(plant)
+    released = expect_status(mes.transition(order["id"], "release"), 200)
+
+    first = stranger.get_order(order["id"])
+    second = stranger.get_order(order["id"])
+
+    assert (first.headers["x-cache"], second.headers["x-cache"]) == ("miss", "hit")
+    assert expect_status(first, 200) == expect_status(second, 200) == released
+
+
 @pytest.mark.parametrize("change", ["transition", "update"])
 def test_a_change_invalidates_the_cached_order(
     mes: MesClient, mes_factory: MesFactory, plant: Plant, stranger: MesClient, change: str

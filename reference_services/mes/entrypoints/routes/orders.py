@@ -231,12 +231,15 @@ async def get_order(order_id: str, request: Request) -> Response:
     oid = parse_id(order_id, "order")
     lsn = parse_min_lsn(x_min_lsn)
     scope = parse_plant_scope(x_plant_scope)
-    cached = await res.cache.get(f"order:{oid}", lsn)
-    if cached is not None:
+    cached = await res.cache.lookup(f"order:{oid}", lsn)
+    if cached.body is not None:
         if scope is not None:
-            use_cases.check_plant(scope, orjson.loads(cached)["plant"], f"order {oid}")
-        return json_response(cached, headers=_CACHE_HIT)
-    async with res.db.driver_read(lsn, track_lsn=True) as read:
+            use_cases.check_plant(scope, orjson.loads(cached.body)["plant"], f"order {oid}")
+        return json_response(cached.body, headers=_CACHE_HIT)
+    # Read at or past the last change the cache knows of (its tombstone): every reader sees an
+    # acknowledged change, and what it read can be cached (an older read would be refused).
+    floor = max(lsn or 0, cached.lsn) or None
+    async with res.db.driver_read(floor, track_lsn=True) as read:
         order = await load_order_driver(read.conn, oid)
     if order is None:
         raise not_found(f"order {oid}")
