@@ -10,6 +10,7 @@ from fixtures.mes import MesFactory, Plant
 from preflight import stack
 from preflight.clients.events import EventStream
 from preflight.targets import Target
+from preflight.waits import wait_until
 
 pytestmark = [pytest.mark.destructive, pytest.mark.slow]
 
@@ -62,7 +63,12 @@ def test_a_crashed_relay_publishes_everything_committed_meanwhile_once_back(
     assert created_events(published) == dict.fromkeys(orders, 1)
     sequences = [e["sequence"] for e in published]
     assert sequences == sorted(sequences)
-    assert unpublished(mes_db, orders) == 0
+    # The relay marks rows published after the stream has them: wait for that commit too.
+    wait_until(
+        lambda: unpublished(mes_db, orders) == 0,
+        timeout=10,
+        description="the relay to mark the published rows",
+    )
 
 
 def test_entries_a_restarted_redis_lost_are_published_again(
