@@ -80,6 +80,26 @@ def group_idle(events: EventStream) -> bool:
     return group.get("pending") == 0 and group.get("lag") == 0
 
 
+def stream_id(text: bytes | str) -> tuple[int, int]:
+    ms, _, seq = (text.decode() if isinstance(text, bytes) else text).partition("-")
+    return int(ms), int(seq or 0)
+
+
+def drained(events: EventStream, mes_db: str) -> bool:
+    """Nothing is left for the reporting service: the relay published every committed event and
+    the group read and acknowledged the whole stream (earlier tests' backlog included)."""
+    with psycopg.connect(mes_db) as conn:
+        row = conn.execute("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetchone()
+    if row is None or int(row[0]) > 0:
+        return False
+    groups = {g["name"].decode(): g for g in events.redis.xinfo_groups(events.stream)}
+    group = groups.get(GROUP)
+    if group is None or group["pending"] != 0:
+        return False
+    last = events.redis.xinfo_stream(events.stream)["last-generated-id"]
+    return stream_id(group["last-delivered-id"]) >= stream_id(last)
+
+
 def delivered_once(
     events: EventStream, mes_db: str, reporting_db: str, plant: str, since: float, notes: str
 ) -> DeliveryVerdict:
@@ -138,6 +158,14 @@ def test_a_consumer_killed_mid_batch_under_load_applies_every_event_once(
     plant: Plant,
 ) -> None:
     assert reporting_paths.postgres is not None
+    # A backlog left by earlier tests (a capacity search writes thousands of orders) would take
+    # the consumer, 100 ms late on every round trip, longer than the load lasts to work through.
+    wait_until(
+        lambda: drained(events, mes_db),
+        timeout=120,
+        interval=0.25,
+        description="the reporting service to work through the stream's backlog",
+    )
     mark = events.mark()
     # Each round trip to its database 100 ms late: a batch stays read but unacknowledged long
     # enough for the kill to land in the middle of one.
