@@ -158,8 +158,9 @@ def test_a_consumer_killed_mid_batch_under_load_applies_every_event_once(
     plant: Plant,
 ) -> None:
     assert reporting_paths.postgres is not None
-    # A backlog left by earlier tests (a capacity search writes thousands of orders) would take
-    # the consumer, 100 ms late on every round trip, longer than the load lasts to work through.
+    # What earlier tests left (a load run's thousands of events, entries a stopped consumer held
+    # pending, reclaimed one at a time) would take the consumer, 100 ms late on every round
+    # trip, longer than the load lasts to work through: it starts with nothing to catch up on.
     wait_until(
         lambda: drained(events, mes_db),
         timeout=120,
