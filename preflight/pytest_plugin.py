@@ -34,6 +34,7 @@ os.environ.setdefault("ALLURE_NO_ANALYTICS", "true")
 WORKER_KEY = "preflight_target"
 RUN_KEY = "preflight_run_id"
 OFFLINE_SUITES = ("tests/unit", "tests/harness")
+SETTLE_TIMEOUT_S = 60.0  # how long a destructive test's stack may take to serve again after it
 
 _target_key = pytest.StashKey[Target | None]()
 _target_error_key = pytest.StashKey[str | None]()
@@ -186,7 +187,8 @@ def service_url(target: Target, service: str) -> str:
 @pytest.fixture(autouse=True)
 def _services_stay_up(request: pytest.FixtureRequest) -> Iterator[None]:
     """On a stack Preflight runs, a destructive test (which stops services) runs alone: it waits
-    for the tests in flight on other workers, and tests that need the target wait for it.
+    for the tests in flight on other workers, and tests that need the target wait for it, and
+    for the stack to serve again after it (every health check, the gateway's breakers closed).
 
     Slow tests (stacks of their own, load runs, fault injection) also take the machine one at a
     time, across workers: a load run's measurements must not compete with another test's
@@ -210,7 +212,23 @@ def _services_stay_up(request: pytest.FixtureRequest) -> Iterator[None]:
                 held.enter_context(
                     stack.services_held(exclusive=exclusive, state_dir=Path(target.stack_dir))
                 )
+                if exclusive:  # runs first on leaving, while the other tests still wait
+                    held.callback(_hand_back_settled, target, request.node.nodeid)
         yield
+
+
+def _hand_back_settled(target: Target, nodeid: str) -> None:
+    """A destructive test hands the stack back serving: every health check passing and the
+    gateway's breakers closed (preflight.recovery), or it errors naming what is still wrong."""
+    from preflight.recovery import wait_until_settled
+
+    problems = wait_until_settled(target, timeout_s=SETTLE_TIMEOUT_S)
+    if problems:
+        pytest.fail(
+            f"{nodeid} left the stack unfit for {SETTLE_TIMEOUT_S:g} s after it: "
+            + "; ".join(problems),
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import allure
 import psycopg
@@ -74,9 +75,14 @@ def pending(events: EventStream) -> int:
     return int(events.redis.xpending(events.stream, GROUP)["pending"])
 
 
-def group_idle(events: EventStream) -> bool:
+def group_info(events: EventStream) -> dict[str, Any]:
+    """The group's XINFO GROUPS entry (empty before the group exists)."""
     groups = {g["name"].decode(): g for g in events.redis.xinfo_groups(events.stream)}
-    group = groups.get(GROUP, {})
+    return dict(groups.get(GROUP, {}))
+
+
+def group_idle(events: EventStream) -> bool:
+    group = group_info(events)
     return group.get("pending") == 0 and group.get("lag") == 0
 
 
@@ -92,9 +98,8 @@ def drained(events: EventStream, mes_db: str) -> bool:
         row = conn.execute("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetchone()
     if row is None or int(row[0]) > 0:
         return False
-    groups = {g["name"].decode(): g for g in events.redis.xinfo_groups(events.stream)}
-    group = groups.get(GROUP)
-    if group is None or group["pending"] != 0:
+    group = group_info(events)
+    if group.get("pending") != 0:
         return False
     last = events.redis.xinfo_stream(events.stream)["last-generated-id"]
     return stream_id(group["last-delivered-id"]) >= stream_id(last)
