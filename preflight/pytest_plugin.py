@@ -7,9 +7,10 @@ the target once and hands it to every worker.
 """
 
 import contextlib
+import functools
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,8 @@ from preflight.targets import Target, TargetError, from_stack, load_profile
 from preflight.traces import JaegerTraces, TraceReader
 
 if TYPE_CHECKING:
+    from filelock import FileLock
+
     from preflight.stack import StackInfo
 
 os.environ.setdefault("PACT_DO_NOT_TRACK", "true")  # the Pact FFI reports usage unless told not to
@@ -184,6 +187,37 @@ def service_url(target: Target, service: str) -> str:
     return target.url(service)
 
 
+@functools.cache
+def machine_lock() -> "FileLock":
+    """What slow work holds to have the machine to itself, across xdist workers: the file
+    PREFLIGHT_MACHINE_LOCK names, else .preflight/slow-tests.lock. One instance per process,
+    so it is re-entrant: a fixture that needs it inside a slow test gets it."""
+    from filelock import FileLock
+
+    from preflight import stack
+
+    configured = os.environ.get("PREFLIGHT_MACHINE_LOCK")
+    path = (
+        Path(configured) if configured else stack.project_root() / ".preflight" / "slow-tests.lock"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(path)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+) -> Generator[None, object, object]:
+    """The module- and session-scoped fixtures a slow test brings up (a stack of its own, a
+    baseline search, 100,000 seeded orders) take the machine while they set up, as the test
+    does while it runs: else they start before its lock and compete with another slow test."""
+    item = getattr(request, "_pyfuncitem", None)
+    if fixturedef.scope == "function" or item is None or item.get_closest_marker("slow") is None:
+        return (yield)
+    with machine_lock():
+        return (yield)
+
+
 @pytest.fixture(autouse=True)
 def _services_stay_up(request: pytest.FixtureRequest) -> Iterator[None]:
     """On a stack Preflight runs, a destructive test (which stops services) runs alone: it waits
@@ -196,13 +230,7 @@ def _services_stay_up(request: pytest.FixtureRequest) -> Iterator[None]:
     """
     with contextlib.ExitStack() as held:
         if request.node.get_closest_marker("slow") is not None:
-            from filelock import FileLock
-
-            from preflight import stack
-
-            lock = stack.project_root() / ".preflight" / "slow-tests.lock"
-            lock.parent.mkdir(parents=True, exist_ok=True)
-            held.enter_context(FileLock(lock))
+            held.enter_context(machine_lock())
         if "target" in request.fixturenames:
             target: Target = request.getfixturevalue("target")
             if target.stack_dir is not None:
