@@ -170,7 +170,7 @@ def test_the_open_model_user_runs_under_plain_locust(tmp_path: Path) -> None:
         completed = subprocess.run(
             [
                 sys.executable, "-m", "locust", "-f", str(LOCUSTFILES / "ping.py"),
-                "--headless", "-u", "1", "-r", "1", "--run-time", "6s",
+                "--headless", "-u", "1", "-r", "1", "--run-time", "12s",
                 "--host", server.url, "--arrival-rate", "25", "--preflight-out", str(tmp_path),
             ],
             capture_output=True, text=True, timeout=60, check=False,
@@ -179,8 +179,8 @@ def test_the_open_model_user_runs_under_plain_locust(tmp_path: Path) -> None:
     assert completed.returncode == 0, completed.stderr[-2000:]
     document = json.loads((tmp_path / "results.json").read_text())
     arrivals, requests = document["arrivals"], document["total"]["requests"]
-    # --run-time counts from the start, set-up included (seconds on a busy machine): judge the
-    # rate over the seconds that carried requests, not over the whole run time.
+    # --run-time counts from the start, set-up included (seconds on a busy machine; once 5 of
+    # 6 s): judge the rate over the seconds that carried requests, not over the whole run time.
     assert requests >= 25, document["total"]
     assert 25 * 0.5 <= document["total"]["rps"] <= 25 * 1.3, document["total"]
     assert arrivals["dropped"] == 0
