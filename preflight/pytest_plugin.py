@@ -21,6 +21,7 @@ from fixtures.cleanup import CleanupRegistry
 from fixtures.crm import CrmFactory
 from fixtures.mes import MesFactory, Plant
 from fixtures.seeding import faker_for
+from preflight import rwlock
 from preflight.clients.crm import CrmClient
 from preflight.clients.mes import MesClient
 from preflight.targets import Target, TargetError, from_stack, load_profile
@@ -187,19 +188,22 @@ def service_url(target: Target, service: str) -> str:
     return target.url(service)
 
 
-@functools.cache
-def machine_lock() -> "FileLock":
-    """What slow work holds to have the machine to itself, across xdist workers: the file
-    PREFLIGHT_MACHINE_LOCK names, else .preflight/slow-tests.lock. One instance per process,
-    so it is re-entrant: a fixture that needs it inside a slow test gets it."""
-    from filelock import FileLock
-
+def lock_dir() -> Path:
+    """Where the locks between xdist workers live: PREFLIGHT_LOCK_DIR, else .preflight/."""
     from preflight import stack
 
-    configured = os.environ.get("PREFLIGHT_MACHINE_LOCK")
-    path = (
-        Path(configured) if configured else stack.project_root() / ".preflight" / "slow-tests.lock"
-    )
+    configured = os.environ.get("PREFLIGHT_LOCK_DIR")
+    return Path(configured) if configured else stack.project_root() / ".preflight"
+
+
+@functools.cache
+def machine_lock() -> "FileLock":
+    """What slow work holds to take the machine one at a time, across xdist workers. One
+    instance per process, so it is re-entrant: a fixture that needs it inside a slow test
+    gets it."""
+    from filelock import FileLock
+
+    path = lock_dir() / "slow-tests.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     return FileLock(path)
 
@@ -226,11 +230,15 @@ def _services_stay_up(request: pytest.FixtureRequest) -> Iterator[None]:
 
     Slow tests (stacks of their own, load runs, fault injection) also take the machine one at a
     time, across workers: a load run's measurements must not compete with another test's
-    stack for the two cores. The machine comes first, then the services, always in that order.
+    stack for the two cores. A `perf` test (speed against a budget) has the machine to itself:
+    every other test holds it shared, so the other workers pause while it measures. The slow
+    lock comes first, then the measuring one, then the services, always in that order.
     """
     with contextlib.ExitStack() as held:
         if request.node.get_closest_marker("slow") is not None:
             held.enter_context(machine_lock())
+        measures = request.node.get_closest_marker("perf") is not None
+        held.enter_context(rwlock.held(lock_dir() / "measuring.lock", exclusive=measures))
         if "target" in request.fixturenames:
             target: Target = request.getfixturevalue("target")
             if target.stack_dir is not None:

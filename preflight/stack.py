@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import fcntl
 import importlib
 import importlib.util
 import json
@@ -40,7 +39,7 @@ from filelock import Timeout as LockTimeout
 from psycopg import sql
 from pydantic import BaseModel, Field
 
-from preflight import processes, prometheus
+from preflight import processes, prometheus, rwlock
 from preflight.ports import LOOPBACK, free_port, free_ports
 from preflight.processes import ProcessRecord, RunAs
 from preflight.waits import WaitTimeout, wait_until
@@ -514,30 +513,11 @@ def _in_recovery(dsn: str) -> bool:
 @contextmanager
 def services_held(*, exclusive: bool, state_dir: Path | None = None) -> Iterator[None]:
     """A lock between tests that stop services (exclusive) and tests that need every service up
-    (shared), across processes such as xdist workers. A turnstile in front of it makes a waiting
-    exclusive holder block newcomers, so a stream of shared holders cannot starve it."""
+    (shared), across processes such as xdist workers (preflight.rwlock: a waiting exclusive
+    holder blocks newcomers, so a stream of shared holders cannot starve it)."""
     paths = StatePaths(_resolve(state_dir))
-    paths.root.parent.mkdir(parents=True, exist_ok=True)
-    turnstile = paths.root.with_name(f"{paths.root.name}.turnstile.lock")
-    with (
-        turnstile.open("a") as gate,
-        paths.root.with_name(f"{paths.root.name}.services.lock").open("a") as handle,
-    ):
-        fcntl.flock(gate, fcntl.LOCK_EX)
-        if exclusive:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-                fcntl.flock(gate, fcntl.LOCK_UN)
-            return
-        fcntl.flock(handle, fcntl.LOCK_SH)
-        fcntl.flock(gate, fcntl.LOCK_UN)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with rwlock.held(paths.root.with_name(f"{paths.root.name}.services.lock"), exclusive=exclusive):
+        yield
 
 
 def status(*, state_dir: Path | None = None) -> StackInfo | None:

@@ -47,6 +47,7 @@ def load_run(out: Path, *args: str) -> tuple[int, dict[str, Any] | None, str]:
     return completed.returncode, document, completed.stdout + completed.stderr
 
 
+@pytest.mark.perf  # measures the stack's latency: the other workers pause while it runs
 def test_the_order_flow_holds_its_slos_at_60_requests_per_second(
     profile: Path, tmp_path: Path
 ) -> None:
