@@ -8,7 +8,6 @@ stack's MES through a fault proxy, so that its breaker and counters are the test
 
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -27,15 +26,6 @@ pytestmark = [pytest.mark.destructive, pytest.mark.slow]
 RETRIES = 2
 OPEN, CLOSED = 2, 0
 UPSTREAM_FAILED = (502, 503)  # a reset mid-answer is a bad gateway; a refused connect, unavailable
-
-
-@pytest.fixture
-def mes_proxy(target: Target) -> Iterator[FaultProxy]:
-    mes = urlsplit(target.url("mes"))
-    assert mes.hostname is not None
-    assert mes.port is not None
-    with FaultProxy((mes.hostname, mes.port), seed=11) as proxy:
-        yield proxy
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ front of the stack's MES through a fault proxy, so the stack's own gateway is ne
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -19,15 +18,6 @@ from preflight.tokens import mint
 from preflight.waits import wait_until
 
 OPEN, CLOSED = 2, 0
-
-
-@pytest.fixture
-def mes_proxy(target: Target) -> Iterator[FaultProxy]:
-    mes = urlsplit(target.url("mes"))
-    assert mes.hostname is not None
-    assert mes.port is not None
-    with FaultProxy((mes.hostname, mes.port)) as proxy:
-        yield proxy
 
 
 @pytest.fixture
