@@ -39,12 +39,14 @@ def created_events_on_primary(mes_db: str, plant: str) -> Counter[str]:
     return Counter({ref: int(count) for ref, count in rows})
 
 
-def unpublished_events(mes_db: str, plant: str) -> int:
-    """Events of the plant's orders the outbox relay has not published yet."""
+def unpublished_events(mes_db: str, plant: str | None = None) -> int:
+    """Events of the plant's orders (of every order without one) the outbox relay has not
+    published yet."""
     with psycopg.connect(mes_db) as conn:
         row = conn.execute(
-            "SELECT count(*) FROM outbox WHERE published_at IS NULL AND payload->>'plant' = %s",
-            (plant,),
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+            " AND (%(plant)s::text IS NULL OR payload->>'plant' = %(plant)s)",
+            {"plant": plant},
         ).fetchone()
     return int(row[0]) if row else 0
 

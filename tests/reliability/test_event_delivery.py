@@ -26,7 +26,7 @@ from preflight.faults import (
     service_killed,
 )
 from preflight.history import DeliveryVerdict, compare
-from preflight.report.fault_report import UnderLoad
+from preflight.report.fault_report import UnderLoad, unpublished_events
 from preflight.targets import Target
 from preflight.waits import wait_until
 
@@ -94,9 +94,7 @@ def stream_id(text: bytes | str) -> tuple[int, int]:
 def drained(events: EventStream, mes_db: str) -> bool:
     """Nothing is left for the reporting service: the relay published every committed event and
     the group read and acknowledged the whole stream (earlier tests' backlog included)."""
-    with psycopg.connect(mes_db) as conn:
-        row = conn.execute("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetchone()
-    if row is None or int(row[0]) > 0:
+    if unpublished_events(mes_db) > 0:
         return False
     group = group_info(events)
     if group.get("pending") != 0:
