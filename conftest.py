@@ -5,6 +5,7 @@ pytest_plugins = [
     "fixtures.gateway",
     "fixtures.reporting",
     "fixtures.notification",
+    "fixtures.scratch_db",
 ]
 
 

@@ -19,6 +19,8 @@ import asyncpg
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from reference_services.platform.group_commit import GroupCommit
+
 log = logging.getLogger(__name__)
 
 Role = Literal["primary", "replica"]
@@ -87,6 +89,7 @@ class Database:
         self._pools_lock = asyncio.Lock()
         self._lsn_waiters: list[asyncio.Future[int]] | None = None
         self._lsn_reads: set[asyncio.Task[None]] = set()
+        self._group_commits: dict[str, GroupCommit] = {}
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Write]:
@@ -96,13 +99,12 @@ class Database:
                 yield write
             write.commit_lsn = await _lsn(await _driver(conn), _INSERT_LSN)
 
-    async def write_statement(self, statement: str, *args: object) -> tuple[Any, int]:
-        """One statement in a transaction of its own on the primary (asyncpg, prepared): its first
-        row and a WAL position at or past the end of its commit record (`lsn_after_commits`).
-        No BEGIN or COMMIT."""
-        async with self.driver("primary") as conn:
-            row = await conn.fetchrow(statement, *args)
-        return row, await self.lsn_after_commits()
+    def group_commit(self, statement: str) -> GroupCommit:
+        """The group commit of a batch statement (see group_commit.py), one per statement."""
+        found = self._group_commits.get(statement)
+        if found is None:
+            found = self._group_commits[statement] = GroupCommit(self, statement)
+        return found
 
     def lsn_after_commits(self) -> "asyncio.Future[int]":
         """The primary's WAL insert position, read by a query sent after every commit the callers

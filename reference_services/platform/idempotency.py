@@ -43,19 +43,28 @@ _COMPLETE = text(
 _RELEASE = "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND state = 'in_flight'"
 
 
-def completion_statement(first_param: int, when: str) -> str:
-    """`complete` as the UPDATE of a data-modifying CTE in a larger asyncpg statement, so the
-    response is stored in the transaction of the write: it takes `completion_args` as parameters
-    $first_param to $first_param + 3, and stores only if the SQL condition `when` holds."""
-    scope, key, status, body = (f"${first_param + n}" for n in range(4))
+COMPLETION_COLUMNS = ("key_scope", "idempotency_key", "response_status", "response_body")
+"""The columns `completion_statement` reads of each change, and what `completion_args` fills."""
+
+
+def completion_statement(changed: str) -> str:
+    """`complete` as the UPDATE of a data-modifying CTE in a larger asyncpg statement, so each
+    response is stored in the transaction of its write: for every row of `changed` (a FROM item
+    with one row per change that happened, with the `COMPLETION_COLUMNS`, NULL for a change made
+    without a key), the response of its key."""
+    scope, key, status, body = (f"c.{column}" for column in COMPLETION_COLUMNS)
     return (
         f"UPDATE idempotency_keys SET state = 'done', response_status = {status},"
         f" response_body = CAST({body} AS jsonb), locked_until = NULL"
-        f" WHERE scope = {scope} AND key = {key} AND {when}"
+        f" FROM {changed} AS c"
+        f" WHERE idempotency_keys.scope = {scope} AND idempotency_keys.key = {key}"
     )
 
 
-def completion_args(owned: "Claim", status: int, body: Any) -> list[object]:
+def completion_args(owned: "Claim | None", status: int, body: Any) -> list[object]:
+    """The `COMPLETION_COLUMNS` of a change (all NULL without a claim: nothing to complete)."""
+    if owned is None:
+        return [None, None, None, None]
     return [owned.scope, owned.key, status, orjson.dumps(body).decode()]
 
 

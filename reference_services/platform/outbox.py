@@ -87,9 +87,17 @@ RECORDSET_COLUMNS = ", ".join(f"e.{name}" for name, _ in _COLUMNS)
 _RECORDSET_TYPES = ", ".join(f"{name} {type_}" for name, type_ in _COLUMNS)
 
 
-def event_recordset(events_param: str) -> str:
-    """A FROM item `e` with one row per event of `events_param` (the JSON of `outbox_rows`)."""
-    return f"jsonb_to_recordset(CAST({events_param} AS jsonb)) AS e({_RECORDSET_TYPES})"
+def event_recordset(events: str, *, ordinality: str | None = None) -> str:
+    """A FROM item `e` with one row per event of `events` (an SQL expression for the JSON of
+    `outbox_rows`), with the event's place in the list (from 1) in column `ordinality` if named."""
+    recordset = f"jsonb_to_recordset(CAST({events} AS jsonb))"
+    if ordinality is None:
+        return f"{recordset} AS e({_RECORDSET_TYPES})"
+    names = ", ".join(name for name, _ in _COLUMNS)
+    return (
+        f"ROWS FROM ({recordset} AS ({_RECORDSET_TYPES}))"
+        f" WITH ORDINALITY AS e({names}, {ordinality})"
+    )
 
 
 def outbox_rows(events: list[OutboxEvent]) -> str:

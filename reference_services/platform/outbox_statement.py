@@ -15,14 +15,18 @@ from reference_services.platform.outbox import (
 )
 
 
-def outbox_ctes(events_param: str, after: str) -> str:
+def outbox_ctes(events: str, changed: str, order_by: str | None = None) -> str:
     """Two CTEs (`outbox_ordered`, `outbox_appended`) for a `WITH` list: they take the append lock
-    and insert the events of `events_param` (see `outbox.outbox_rows`), once per row of `after`
-    (a CTE that returns one row when the change happened, none when it did not)."""
+    (once, when `changed`, a FROM item with one row per change that happened, has any row) and
+    insert, for each row of `changed`, the events of the SQL expression `events` (the JSON of
+    `outbox.outbox_rows`; it may name `changed`'s columns), ordered by `order_by` (an expression
+    over `changed`) and then as listed, so their ids follow the changes' order."""
+    order = f"{order_by}, " if order_by else ""
     return f"""outbox_ordered AS MATERIALIZED (
-    SELECT pg_advisory_xact_lock({APPEND_LOCK:d}) FROM {after}
+    SELECT pg_advisory_xact_lock({APPEND_LOCK:d}) FROM (SELECT 1 FROM {changed} LIMIT 1) AS changes
 ), outbox_appended AS (
     INSERT INTO outbox ({EVENT_COLUMNS})
     SELECT {RECORDSET_COLUMNS}
-    FROM outbox_ordered, {event_recordset(events_param)}
+    FROM outbox_ordered, {changed}, {event_recordset(events, ordinality="event_no")}
+    ORDER BY {order}e.event_no
 )"""

@@ -1,13 +1,13 @@
 """Outbox ids follow commit order, and no writer waits for another's client to commit.
 
 These run the MES's own outbox code (`platform.outbox.append`, `outbox_statement.outbox_ctes`)
-against a scratch database migrated like the MES's, on the target's PostgreSQL server: they
-commit rows that are not events of real orders, which the relay must never see.
+against a scratch database migrated like the MES's (fixtures/scratch_db.py): they commit rows
+that are not events of real orders, which the relay must never see.
 """
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -16,33 +16,13 @@ import psycopg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from preflight.stack import asyncpg_url, with_database
-from preflight.targets import Target
+from preflight.stack import asyncpg_url
 from preflight.waits import wait_until_async
 from reference_services.mes.adapters.tables import outbox
-from reference_services.platform.migrations import upgrade
 from reference_services.platform.outbox import APPEND_LOCK, OutboxEvent, append, outbox_rows
 from reference_services.platform.outbox_statement import outbox_ctes
 
 WAIT_S = 10.0
-
-
-@pytest.fixture(scope="module")
-def scratch_db(target: Target) -> Iterator[str]:
-    dsns = target.database("mes")
-    if target.stack_dir is None or dsns is None:
-        pytest.skip("creates a scratch database: embedded targets only")
-    server = with_database(dsns.primary, "postgres")
-    name = f"outbox_order_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    try:
-        dsn = with_database(dsns.primary, name)
-        upgrade("mes", dsn)
-        yield dsn
-    finally:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def event(name: str) -> OutboxEvent:
@@ -101,12 +81,12 @@ async def append_and_commit(conn: AsyncConnection, *names: str) -> None:
 
 
 def test_a_transaction_that_appended_first_but_commits_last_gets_the_higher_id(
-    scratch_db: str,
+    scratch_mes_db: str,
 ) -> None:
     early, late = f"early-{uuid.uuid4()}", f"late-{uuid.uuid4()}"
 
     async def scenario() -> None:
-        async with connections(scratch_db, 2) as (first, second):
+        async with connections(scratch_mes_db, 2) as (first, second):
             await first.begin()
             await append(first, outbox, [event(early)])
             # The first transaction holds no lock while its client is away: this commits.
@@ -115,22 +95,22 @@ def test_a_transaction_that_appended_first_but_commits_last_gets_the_higher_id(
 
     asyncio.run(scenario())
 
-    ids = ids_by_aggregate(scratch_db)
+    ids = ids_by_aggregate(scratch_mes_db)
     assert 0 < ids[late] < ids[late + "-2"] < ids[early]
 
 
-def test_a_rolled_back_append_leaves_nothing(scratch_db: str) -> None:
+def test_a_rolled_back_append_leaves_nothing(scratch_mes_db: str) -> None:
     gone = f"gone-{uuid.uuid4()}"
 
     async def scenario() -> None:
-        async with connections(scratch_db, 1) as (conn,):
+        async with connections(scratch_mes_db, 1) as (conn,):
             await conn.begin()
             await append(conn, outbox, [event(gone)])
             await conn.rollback()
 
     asyncio.run(scenario())
 
-    assert gone not in ids_by_aggregate(scratch_db)
+    assert gone not in ids_by_aggregate(scratch_mes_db)
 
 
 async def one_statement(conn: AsyncConnection, name: str) -> None:
@@ -146,13 +126,13 @@ async def one_statement(conn: AsyncConnection, name: str) -> None:
     "write", [append_and_commit, one_statement], ids=["append at commit", "one statement"]
 )
 def test_a_write_gets_its_id_only_under_the_append_lock(
-    scratch_db: str, write: Callable[[AsyncConnection, str], Awaitable[None]]
+    scratch_mes_db: str, write: Callable[[AsyncConnection, str], Awaitable[None]]
 ) -> None:
     name = f"locked-{uuid.uuid4()}"
-    before = max(ids_by_aggregate(scratch_db).values(), default=0)
+    before = max(ids_by_aggregate(scratch_mes_db).values(), default=0)
 
     async def scenario() -> None:
-        async with connections(scratch_db, 3) as (holder, writer, watcher):
+        async with connections(scratch_mes_db, 3) as (holder, writer, watcher):
             await holder.begin()
             await holder.exec_driver_sql(f"SELECT pg_advisory_xact_lock({APPEND_LOCK:d})")
             pid = await backend_pid(writer)
@@ -164,4 +144,4 @@ def test_a_write_gets_its_id_only_under_the_append_lock(
 
     asyncio.run(scenario())
 
-    assert ids_by_aggregate(scratch_db)[name] > before
+    assert ids_by_aggregate(scratch_mes_db)[name] > before

@@ -7,12 +7,16 @@ import uuid
 from datetime import UTC, datetime
 
 import orjson
-import pytest
 from starlette.requests import Request
 
 from reference_services.platform.db import Database
 from reference_services.platform.endpoints import header_values
-from reference_services.platform.idempotency import Claim, completion_args, completion_statement
+from reference_services.platform.idempotency import (
+    COMPLETION_COLUMNS,
+    Claim,
+    completion_args,
+    completion_statement,
+)
 from reference_services.platform.outbox import APPEND_LOCK, OutboxEvent, outbox_rows
 from reference_services.platform.outbox_statement import outbox_ctes
 from reference_services.platform.telemetry import JsonLines
@@ -99,13 +103,14 @@ def test_a_replica_url_equal_to_the_primary_means_no_replica() -> None:
     assert set(db._connect_args) == {"primary"}
 
 
-def test_the_outbox_ctes_take_the_append_lock_before_inserting() -> None:
-    sql = outbox_ctes("$7", "new_order")
+def test_the_outbox_ctes_take_the_append_lock_once_before_inserting() -> None:
+    sql = outbox_ctes("created.events", "created", order_by="created.n")
 
     assert f"pg_advisory_xact_lock({APPEND_LOCK})" in sql
-    assert "FROM new_order" in sql
+    assert "FROM (SELECT 1 FROM created LIMIT 1)" in sql
     assert sql.index("pg_advisory_xact_lock") < sql.index("INSERT INTO outbox")
-    assert "CAST($7 AS jsonb)" in sql
+    assert "CAST(created.events AS jsonb)" in sql
+    assert sql.rstrip().endswith("ORDER BY created.n, e.event_no\n)")
 
 
 def test_outbox_rows_are_the_columns_append_writes() -> None:
@@ -131,12 +136,11 @@ def test_outbox_rows_are_the_columns_append_writes() -> None:
     }
 
 
-@pytest.mark.parametrize("first", [1, 15])
-def test_the_idempotency_completion_takes_four_parameters_from_first(first: int) -> None:
-    sql = completion_statement(first, "EXISTS (SELECT 1 FROM new_order)")
+def test_the_idempotency_completion_reads_the_columns_completion_args_fills() -> None:
+    sql = completion_statement("created")
     args = completion_args(Claim("POST /orders", "k-1", "h"), 201, {"id": "x"})
 
-    assert [f"${first + n}" in sql for n in range(4)] == [True] * 4
-    assert f"${first + 4}" not in sql
-    assert sql.endswith("AND EXISTS (SELECT 1 FROM new_order)")
+    assert all(f"c.{column}" in sql for column in COMPLETION_COLUMNS)
+    assert "FROM created AS c" in sql
     assert args == ["POST /orders", "k-1", 201, '{"id":"x"}']
+    assert completion_args(None, 201, {"id": "x"}) == [None] * len(COMPLETION_COLUMNS)

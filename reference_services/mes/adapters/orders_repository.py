@@ -61,32 +61,58 @@ FROM orders WHERE id = $1
 """
 _PRODUCT_ROUTING = "SELECT routing::text AS routing FROM products WHERE plant = $1 AND sku = $2"
 
-# A new order, its operations and its outbox events in one statement: nothing is written when
-# (plant, order_ref) is taken; an operation on a work center the plant lacks fails it whole.
-_CREATE_ORDER = """
-WITH new_order AS (
+# New orders, their operations, their outbox events and their idempotency keys' responses in one
+# statement, for a batch of orders given as one array per column (see platform/group_commit.py).
+# An order whose (plant, order_ref) is taken (by another order, or by one earlier in the batch)
+# writes nothing; an operation on a work center the plant lacks fails the whole statement. Rows go
+# into the unique index in (plant, order_ref) order, as in every batch: two batches holding the
+# same refs wait for each other in one order, never in a cycle (a deadlock).
+_ORDER_INPUT = (
+    ("id", "uuid"),
+    ("plant", "text"),
+    ("order_ref", "text"),
+    ("customer_ref", "text"),
+    ("sku", "text"),
+    ("quantity", "int"),
+    ("due_date", "date"),
+    ("priority", "int"),
+    ("status", "text"),
+    ("version", "int"),
+    ("created_at", "timestamptz"),
+    ("updated_at", "timestamptz"),
+    ("operations", "text"),
+    ("events", "text"),
+    *(
+        (column, "int" if column == "response_status" else "text")
+        for column in idempotency.COMPLETION_COLUMNS
+    ),
+)
+_INPUT_ARRAYS = ", ".join(f"${n}::{type_}[]" for n, (_, type_) in enumerate(_ORDER_INPUT, 1))
+_INPUT_NAMES = ", ".join(name for name, _ in _ORDER_INPUT)
+_CREATE_ORDERS = f"""
+WITH input AS (
+    SELECT * FROM unnest({_INPUT_ARRAYS}) WITH ORDINALITY AS i({_INPUT_NAMES}, n)
+), new_order AS (
     INSERT INTO orders (id, plant, order_ref, customer_ref, sku, quantity, due_date, priority,
                         status, held_from, version, created_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, $11, $12)
+    SELECT id, plant, order_ref, customer_ref, sku, quantity, due_date, priority,
+           status, NULL, version, created_at, updated_at
+    FROM input ORDER BY plant, order_ref, n
     ON CONFLICT ON CONSTRAINT orders_plant_order_ref DO NOTHING
-    RETURNING id, plant
+    RETURNING id
+), created AS (
+    SELECT input.* FROM input JOIN new_order USING (id)
 ), new_operations AS (
     INSERT INTO order_operations (order_id, seq, plant, work_center, description,
                                   planned_minutes, status)
-    SELECT new_order.id, op.seq, new_order.plant, op.work_center, op.description,
+    SELECT created.id, op.seq, created.plant, op.work_center, op.description,
            op.planned_minutes, op.status
-    FROM new_order, jsonb_to_recordset(CAST($13 AS jsonb)) AS op(
+    FROM created, jsonb_to_recordset(CAST(created.operations AS jsonb)) AS op(
         seq int, work_center text, description text, planned_minutes int, status text)
-), {outbox}{completion}
-SELECT count(*) AS inserted FROM new_order
+), {outbox_ctes("created.events", "created", order_by="created.n")},
+completed AS ({idempotency.completion_statement("created")})
+SELECT n FROM created
 """
-_CREATE_ORDER_ONLY = _CREATE_ORDER.format(outbox=outbox_ctes("$14", "new_order"), completion="")
-_CREATE_ORDER_COMPLETING = _CREATE_ORDER.format(
-    outbox=outbox_ctes("$14", "new_order"),
-    completion=", completed AS ("
-    + idempotency.completion_statement(15, "EXISTS (SELECT 1 FROM new_order)")
-    + ")",
-)
 FOREIGN_KEY_VIOLATION = "23503"
 
 
@@ -101,9 +127,10 @@ async def create_order(
     completion: tuple[idempotency.Claim, int, Any] | None = None,
 ) -> int | None:
     """Insert a new order, its operations and its outbox events, and store the response of the
-    idempotency claim (`completion`: claim, status, body), all in one transaction; the commit
-    LSN, or None when (plant, order_ref) is taken and nothing was written. An operation on a work
-    center the plant lacks raises MissingReference."""
+    idempotency claim (`completion`: claim, status, body), all in one transaction (with the
+    other orders created in the same round of the event loop: see platform/group_commit.py); the
+    commit LSN, or None when (plant, order_ref) is taken and nothing was written. An operation on
+    a work center the plant lacks raises MissingReference."""
     operations = orjson.dumps(
         [
             {
@@ -116,7 +143,7 @@ async def create_order(
             for op in order.operations
         ]
     ).decode()
-    args: list[object] = [
+    row: list[object] = [
         order.id,
         order.plant,
         order.order_ref,
@@ -131,18 +158,15 @@ async def create_order(
         order.updated_at,
         operations,
         outbox_rows(events),
+        *idempotency.completion_args(*(completion or (None, 0, None))),
     ]
-    statement = _CREATE_ORDER_ONLY
-    if completion is not None:
-        statement = _CREATE_ORDER_COMPLETING
-        args += idempotency.completion_args(*completion)
     try:
-        row, commit_lsn = await db.write_statement(statement, *args)
+        written, commit_lsn = await db.group_commit(_CREATE_ORDERS).write(row)
     except asyncpg.PostgresError as exc:
         if getattr(exc, "sqlstate", None) == FOREIGN_KEY_VIOLATION:
             raise MissingReference(str(exc)) from exc
         raise
-    return commit_lsn if row["inserted"] else None
+    return commit_lsn if written is not None else None
 
 
 async def product_routing(
