@@ -87,16 +87,13 @@ RECORDSET_COLUMNS = ", ".join(f"e.{name}" for name, _ in _COLUMNS)
 _RECORDSET_TYPES = ", ".join(f"{name} {type_}" for name, type_ in _COLUMNS)
 
 
-def event_recordset(events: str, *, ordinality: str | None = None) -> str:
+def event_recordset(events: str) -> str:
     """A FROM item `e` with one row per event of `events` (an SQL expression for the JSON of
-    `outbox_rows`), with the event's place in the list (from 1) in column `ordinality` if named."""
-    recordset = f"jsonb_to_recordset(CAST({events} AS jsonb))"
-    if ordinality is None:
-        return f"{recordset} AS e({_RECORDSET_TYPES})"
+    `outbox_rows`), with the event's place in the list (from 1) in column `event_no`."""
     names = ", ".join(name for name, _ in _COLUMNS)
     return (
-        f"ROWS FROM ({recordset} AS ({_RECORDSET_TYPES}))"
-        f" WITH ORDINALITY AS e({names}, {ordinality})"
+        f"ROWS FROM (jsonb_to_recordset(CAST({events} AS jsonb)) AS ({_RECORDSET_TYPES}))"
+        f" WITH ORDINALITY AS e({names}, event_no)"
     )
 
 

@@ -27,6 +27,6 @@ def outbox_ctes(events: str, changed: str, order_by: str | None = None) -> str:
 ), outbox_appended AS (
     INSERT INTO outbox ({EVENT_COLUMNS})
     SELECT {RECORDSET_COLUMNS}
-    FROM outbox_ordered, {changed}, {event_recordset(events, ordinality="event_no")}
+    FROM outbox_ordered, {changed}, {event_recordset(events)}
     ORDER BY {order}e.event_no
 )"""
