@@ -214,12 +214,22 @@ def pytest_fixture_setup(
 ) -> Generator[None, object, object]:
     """The module- and session-scoped fixtures a slow test brings up (a stack of its own, a
     baseline search, 100,000 seeded orders) take the machine while they set up, as the test
-    does while it runs: else they start before its lock and compete with another slow test."""
+    does while it runs: else they start before its lock and compete with another slow test.
+
+    They hold it while they tear down too (a stack's shutdown checkpoint and removal, after the
+    last test of its module let go): a fixture's finalizers run last-registered first, so the
+    lock is taken by one registered after the fixture's own teardown and let go by one
+    registered before it."""
     item = getattr(request, "_pyfuncitem", None)
     if fixturedef.scope == "function" or item is None or item.get_closest_marker("slow") is None:
         return (yield)
-    with machine_lock():
-        return (yield)
+    lock = machine_lock()
+    fixturedef.addfinalizer(lock.release)
+    try:
+        with lock:
+            return (yield)
+    finally:
+        fixturedef.addfinalizer(lock.acquire)
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,8 @@ directory:
 - Slow tests take the machine one at a time, and so do the module-scoped fixtures they bring up
   (a stack of their own, a baseline search): pytest sets those up before the test's own lock,
   so without the plugin's fixture-setup hook one would start a stack while another worker's load
-  run measures.
+  run measures. They hold the machine while they tear down too (a stack's shutdown checkpoint
+  stalled a load run's commits for seconds).
 - A `perf` test has the machine to itself: no other test runs meanwhile, slow or not.
 The lock cases run under the plugin with locks of their own (PREFLIGHT_LOCK_DIR) and check that
 the two intervals never overlap."""
@@ -56,6 +57,50 @@ def own_stack() -> None:
 @pytest.mark.xdist_group("fixture")
 def test_uses_it(own_stack: None) -> None:
     pass
+"""
+
+WITH_TEARDOWN = """
+import time
+from collections.abc import Iterator
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("teardown")]
+
+
+@pytest.fixture(scope="module")
+def own_stack() -> Iterator[None]:
+    yield
+    started = time.monotonic()
+    time.sleep(1.5)
+    with open("{log}", "a") as log:
+        log.write(f"teardown {{started}} {{time.monotonic()}}\\n")
+
+
+def test_uses_it(own_stack: None) -> None:
+    time.sleep(1.5)
+"""
+
+# A quick test first, so the slow one asks for the machine while the other worker's slow test
+# runs and gets it as soon as that test lets go: before the fixture tears down, but for the hook.
+AFTER_A_QUICK_ONE = """
+import time
+
+import pytest
+
+pytestmark = pytest.mark.xdist_group("later")
+
+
+def test_quick() -> None:
+    time.sleep(0.5)
+
+
+@pytest.mark.slow
+def test_slow() -> None:
+    started = time.monotonic()
+    time.sleep(0.5)
+    with open("{log}", "a") as log:
+        log.write(f"test {{started}} {{time.monotonic()}}\\n")
 """
 
 TIMED = """
@@ -149,6 +194,13 @@ def test_a_slow_tests_module_fixture_sets_up_only_with_the_machine(tmp_path: Pat
         tmp_path, {"with_fixture": WITH_FIXTURE, "other": timed("test", "slow")}
     )
     assert_apart(intervals, {"fixture", "test"})
+
+
+def test_a_slow_tests_module_fixture_tears_down_only_with_the_machine(tmp_path: Path) -> None:
+    intervals = intervals_on_two_workers(
+        tmp_path, {"with_teardown": WITH_TEARDOWN, "later": AFTER_A_QUICK_ONE}
+    )
+    assert_apart(intervals, {"teardown", "test"})
 
 
 def test_a_perf_test_has_the_machine_to_itself(tmp_path: Path) -> None:
