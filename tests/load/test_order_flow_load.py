@@ -4,14 +4,16 @@ half a second late, and `preflight load cleanup` cancels what a run left open.
 
 The 60/s run is judged by load/slo.yaml with every latency objective five times looser: its
 latency is the shared machine's as much as the stack's (p95 20 ms for reads on an idle machine,
-225 ms once in CI while something else had the cores), so the test checks the run and its verdict,
-not the clock; the bundled objectives themselves are what `preflight load run` and `make gate`
-apply. Error rate and throughput objectives are unchanged.
+225 ms once in CI, 1.9 s once here while another worker's stack shut down before the plugin made
+such teardowns wait for the machine), so the test checks the run and its verdict, not the clock;
+the bundled objectives themselves are what `preflight load run` and `make gate` apply. Error rate
+and throughput objectives are unchanged.
 
 Each test runs alone (destructive: only on a stack Preflight started, and exclusive; slow: no
 other slow test runs meanwhile), so other tests neither slow it down nor see its load.
 """
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -21,7 +23,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import yaml
 
 from preflight import stack
 from preflight.clients.gateway import GatewayClient
@@ -38,14 +39,18 @@ LATENCY_SLACK = 5
 
 def loosened_slo(path: Path) -> Path:
     """load/slo.yaml with each latency objective LATENCY_SLACK times looser, the rest as is."""
-    raw = yaml.safe_load(runner.DEFAULT_SLO.read_text())
-    for group in raw["groups"]:
-        for objective in LATENCY_OBJECTIVES:
-            if objective in group:
-                group[objective] *= LATENCY_SLACK
-    slo.parse(raw, str(path))  # still a valid SLO file
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return path
+    bundled = slo.load(runner.DEFAULT_SLO)
+    groups = tuple(
+        dataclasses.replace(
+            group,
+            objectives={
+                name: value * LATENCY_SLACK if name in LATENCY_OBJECTIVES else value
+                for name, value in group.objectives.items()
+            },
+        )
+        for group in bundled.groups
+    )
+    return slo.dump(dataclasses.replace(bundled, groups=groups), path)
 
 
 @pytest.fixture
@@ -83,8 +88,10 @@ def test_the_order_flow_holds_its_slos_at_60_requests_per_second(
     assert document is not None
     assert document["slo"]["passed"] is True
     applied = {(r["group"], r["objective"]): r["threshold"] for r in document["slo"]["rows"]}
-    assert applied[("order writes", "p95_ms")] == 300 * LATENCY_SLACK
-    assert applied[("order reads", "max_error_rate")] == 0.01
+    for group in slo.load(runner.DEFAULT_SLO).groups:
+        for name, bundled in group.objectives.items():
+            slack = LATENCY_SLACK if name in LATENCY_OBJECTIVES else 1
+            assert applied[(group.name, name)] == bundled * slack, (group.name, name)
     assert document["total"]["errors"] == 0
     assert 60 * 30 * 0.9 <= document["total"]["requests"] <= 60 * 30 * 1.05
     assert {"POST /orders", "POST /orders/{id}/release", "GET /reports/orders-by-status"} <= set(
